@@ -1,0 +1,65 @@
+"""Postroom: mailing lists, campaigns and a delivery engine whose ledger you can trust."""
+
+from __future__ import annotations
+
+from dotenv import load_dotenv
+from flask import Flask
+
+from app.config import PROJECT_ROOT, load_settings
+
+
+def create_app(overrides: dict | None = None) -> Flask:
+    """Build the app: settings, extensions, blueprints, CLI, error pages."""
+    load_dotenv(PROJECT_ROOT / ".env", override=False)
+    settings = load_settings()
+    app = Flask(
+        __name__,
+        instance_path=settings["INSTANCE_PATH"],
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(PROJECT_ROOT / "static"),
+    )
+    app.config.update(settings)
+    app.config.update(overrides or {})
+    register_extensions(app)
+    register_blueprints(app)
+    register_cli(app)
+    register_template_helpers(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    from app import models  # noqa: F401  (every model registered before migrations look)
+    from app.extensions import csrf, db, login_manager, migrate
+    from app.redis_client import connect
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message_category = "info"
+    app.extensions["redis"] = connect(app.config["REDIS_URL"], app.config["INSTANCE_PATH"])
+
+    @login_manager.user_loader
+    def load_user(user_id: str):
+        return db.session.get(models.User, int(user_id))
+
+
+def register_blueprints(app: Flask) -> None:
+    from app.api import bp as api_bp
+    from app.web import register
+
+    register(app)
+    app.register_blueprint(api_bp, url_prefix="/api/v1")
+
+
+def register_cli(app: Flask) -> None:
+    from app.cli import register
+
+    register(app)
+
+
+def register_template_helpers(app: Flask) -> None:
+    from app.web.filters import register
+
+    register(app)

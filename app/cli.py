@@ -1,0 +1,62 @@
+"""Command-line interface (CONTRACT.md section 3): ``flask --app wsgi users|tokens ...``."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+
+from app.models import Role
+from app.services import accounts
+from app.services.errors import ServiceError
+
+users_cli = AppGroup("users", help="Manage users.")
+tokens_cli = AppGroup("tokens", help="Manage API tokens.")
+
+
+def _fail(exc: ServiceError) -> None:
+    raise click.ClickException(exc.message)
+
+
+@users_cli.command("create")
+@click.argument("email")
+@click.option("--password", required=True, help="At least 10 characters.")
+@click.option("--role", type=click.Choice([r.value for r in Role]), default=Role.ADMIN.value)
+@click.option("--account", "account_name", default=None, help="Join this account (created if new).")
+def create_user(email: str, password: str, role: str, account_name: str | None) -> None:
+    """Create a user; a new account unless --account is given."""
+    try:
+        user = accounts.create_user(email, password, Role(role), account_name)
+    except ServiceError as exc:
+        _fail(exc)
+    click.echo(f"created {user.role.value} {user.email} in account {user.account.name!r}")
+
+
+@users_cli.command("ensure-admin")
+def ensure_admin() -> None:
+    """Create the first admin if there are no users, and print its credentials once."""
+    created = accounts.ensure_admin()
+    if created:
+        email, password = created
+        click.echo("=" * 60)
+        click.echo("  Postroom admin created. Log in at the dashboard with:")
+        click.echo(f"    e-mail:   {email}")
+        click.echo(f"    password: {password}")
+        click.echo("  (shown only this once)")
+        click.echo("=" * 60)
+
+
+@tokens_cli.command("create")
+@click.argument("email")
+@click.option("--name", default="cli", help="A label to recognise the token by.")
+def create_token(email: str, name: str) -> None:
+    """Print a new API token, alone on stdout."""
+    try:
+        click.echo(accounts.create_token(email, name))
+    except ServiceError as exc:
+        _fail(exc)
+
+
+def register(app: Flask) -> None:
+    app.cli.add_command(users_cli)
+    app.cli.add_command(tokens_cli)

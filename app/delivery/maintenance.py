@@ -1,0 +1,75 @@
+"""The periodic sweep that rediscovers work whose job vanished.
+
+It re-queues rows whose lease expired (worker killed) and deferred rows whose retry time came,
+and reports what needs a job: campaigns never fanned out, campaigns and single e-mails with
+queued rows, and campaigns that may now be finished. It never sends anything itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from app.delivery.ledger import transition
+from app.models import Campaign, CampaignStatus, EmailStatus, SentEmail
+from app.models.base import utcnow
+
+_CHUNK = 1000
+
+
+@dataclass
+class SweepReport:
+    requeued: int = 0
+    fan_out: list[int] = field(default_factory=list)
+    campaigns: list[int] = field(default_factory=list)
+    emails: list[int] = field(default_factory=list)
+
+
+def _requeue(session: Session, condition, event: str, now: datetime) -> int:
+    total = 0
+    while True:
+        ids = list(session.execute(sa.select(SentEmail.id).where(condition).limit(_CHUNK)).scalars())
+        if not ids:
+            return total
+        moved = transition(
+            session, ids, EmailStatus.QUEUED, event,
+            values={"lease_token": None, "lease_expires_at": None}, now=now,
+        )
+        session.commit()
+        total += len(moved)
+        if len(ids) < _CHUNK:
+            return total
+
+
+def sweep(session: Session, now: datetime | None = None) -> SweepReport:
+    now = now or utcnow()
+    report = SweepReport()
+    report.requeued += _requeue(
+        session,
+        sa.and_(SentEmail.status == EmailStatus.SENDING, SentEmail.lease_expires_at < now),
+        "lease_expired",
+        now,
+    )
+    report.requeued += _requeue(
+        session,
+        sa.and_(SentEmail.status == EmailStatus.DEFERRED, SentEmail.next_attempt_at <= now),
+        "retry",
+        now,
+    )
+    sending = sa.select(Campaign.id).where(Campaign.status == CampaignStatus.SENDING)
+    report.fan_out = list(session.execute(sending.where(Campaign.fanned_out_at.is_(None))).scalars())
+    report.campaigns = list(
+        session.execute(sending.where(Campaign.fanned_out_at.is_not(None))).scalars()
+    )
+    report.emails = list(
+        session.execute(
+            sa.select(SentEmail.id)
+            .where(SentEmail.campaign_id.is_(None), SentEmail.status == EmailStatus.QUEUED)
+            .limit(_CHUNK)
+        ).scalars()
+    )
+    session.commit()
+    return report

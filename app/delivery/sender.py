@@ -1,0 +1,294 @@
+"""Deliver a batch of ``sent_emails`` rows over one reused SMTP connection.
+
+A batch is claimed with a lease (``queued -> sending``), then each row is checked against the
+suppression list, rendered, sent, classified, and recorded (attempt + transition) in its own
+transaction, committed right after the server's reply: the window in which an accepted message
+is not yet recorded is one commit wide. Rows whose lease has been taken over by the sweeper are
+not written over (the compare-and-set includes the lease token).
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.utils import parseaddr
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from app import links
+from app.delivery.classify import classify
+from app.delivery.ledger import transition
+from app.delivery.render import Content, build_message, with_unsubscribe
+from app.delivery.settings import EngineSettings
+from app.delivery.suppression import is_suppressed, suppress
+from app.delivery.transport import ConnectFailed, ConnectionLost, Reply, SmtpSettings, SmtpTransport
+from app.models import (
+    Campaign,
+    CampaignStatus,
+    DeliveryAttempt,
+    EmailKind,
+    EmailStatus,
+    MailingList,
+    Outcome,
+    SentEmail,
+    Subscriber,
+    SuppressionReason,
+)
+from app.models.base import utcnow
+
+TransportFactory = Callable[[EngineSettings], SmtpTransport]
+
+_STATUS_FOR = {
+    Outcome.DELIVERED: EmailStatus.DELIVERED,
+    Outcome.BOUNCED: EmailStatus.BOUNCED,
+    Outcome.FAILED: EmailStatus.FAILED,
+    Outcome.DEFERRED: EmailStatus.DEFERRED,
+}
+
+
+def default_transport(settings: EngineSettings) -> SmtpTransport:
+    return SmtpTransport(SmtpSettings.from_url(settings.smtp_url), timeout=settings.smtp_timeout)
+
+
+@dataclass
+class BatchResult:
+    claimed: int = 0
+    delivered: int = 0
+    more: bool = False
+
+
+def claim(
+    session: Session,
+    settings: EngineSettings,
+    *,
+    campaign_id: int | None = None,
+    email_ids: list[int] | None = None,
+    now: datetime | None = None,
+) -> tuple[str, list[int]]:
+    """Lease up to ``batch_size`` queued rows; commit; return (lease token, claimed ids)."""
+    now = now or utcnow()
+    stmt = sa.select(SentEmail.id).where(
+        SentEmail.status == EmailStatus.QUEUED,
+        sa.or_(SentEmail.next_attempt_at.is_(None), SentEmail.next_attempt_at <= now),
+    )
+    if campaign_id is not None:
+        stmt = stmt.where(SentEmail.campaign_id == campaign_id)
+    if email_ids is not None:
+        stmt = stmt.where(SentEmail.id.in_(email_ids))
+    stmt = stmt.order_by(SentEmail.id).limit(settings.batch_size)
+    if session.get_bind().dialect.name == "postgresql":
+        # Concurrent claimers skip each other's rows instead of queueing on the locks.
+        stmt = stmt.with_for_update(skip_locked=True)
+    candidates = list(session.execute(stmt).scalars())
+    token = secrets.token_hex(8)
+    claimed = transition(
+        session,
+        candidates,
+        EmailStatus.SENDING,
+        "claimed",
+        from_statuses=[EmailStatus.QUEUED],
+        values={"lease_token": token, "lease_expires_at": now + timedelta(seconds=settings.lease_seconds)},
+        now=now,
+    )
+    session.commit()
+    return token, claimed
+
+
+class _Contents:
+    """Builds each row's ``Content``, loading each campaign and list once per batch."""
+
+    def __init__(self, session: Session, settings: EngineSettings):
+        self.session = session
+        self.settings = settings
+        self._campaigns: dict[int, Campaign] = {}
+
+    def for_email(self, email: SentEmail) -> Content:
+        if email.kind == EmailKind.CAMPAIGN:
+            return self._campaign(email)
+        if email.kind == EmailKind.CONFIRMATION:
+            return self._confirmation(email)
+        raise ValueError(f"e-mail {email.id} has kind {email.kind!r}, which has no renderer yet")
+
+    def _campaign(self, email: SentEmail) -> Content:
+        campaign = self._campaigns.get(email.campaign_id)
+        if campaign is None:
+            campaign = self._campaigns[email.campaign_id] = self.session.get(Campaign, email.campaign_id)
+        token = links.unsubscribe_token(self.settings.secret_key, email.subscriber_id, campaign.list_id)
+        url = f"{self.settings.base_url}/u/{token}"
+        html, text = with_unsubscribe(campaign.html, campaign.text, url)
+        return Content(campaign.subject, campaign.from_email, campaign.from_name, html, text, url)
+
+    def _confirmation(self, email: SentEmail) -> Content:
+        subscriber = self.session.get(Subscriber, email.subscriber_id)
+        mailing_list = self.session.get(MailingList, subscriber.list_id)
+        token = links.confirm_token(
+            self.settings.secret_key, subscriber.id, mailing_list.id, subscriber.confirm_nonce or "-"
+        )
+        url = f"{self.settings.base_url}/c/{token}"
+        name, address = parseaddr(self.settings.mail_from)
+        text = (
+            f"Please confirm that you want to receive e-mail from \"{mailing_list.name}\".\n\n"
+            f"Open this link and press the button to confirm:\n{url}\n\n"
+            "If you did not ask for this, ignore this message: nothing will be sent to you.\n"
+        )
+        html = (
+            f"<p>Please confirm that you want to receive e-mail from "
+            f"<strong>{_escape(mailing_list.name)}</strong>.</p>"
+            f'<p><a href="{url}">Confirm my subscription</a></p>'
+            "<p>If you did not ask for this, ignore this message: nothing will be sent to you.</p>"
+        )
+        subject = f"Confirm your subscription to {mailing_list.name}"
+        return Content(subject, address, name, html, text)
+
+
+def _escape(value: str) -> str:
+    from markupsafe import escape
+
+    return str(escape(value))
+
+
+def _retry_delay(settings: EngineSettings, attempt_number: int) -> float:
+    schedule = settings.retry_schedule
+    base = schedule[min(attempt_number - 1, len(schedule) - 1)]
+    # Jitter only upwards: the schedule is a floor ("no sooner than").
+    return base * (1 + random.random() * 0.1)
+
+
+def deliver_batch(
+    session: Session,
+    settings: EngineSettings,
+    *,
+    campaign_id: int | None = None,
+    email_ids: list[int] | None = None,
+    transport_factory: TransportFactory = default_transport,
+) -> BatchResult:
+    """Claim one batch and deliver it; ``more`` tells whether queued rows remain."""
+    result = BatchResult()
+    if campaign_id is not None:
+        status = session.execute(sa.select(Campaign.status).where(Campaign.id == campaign_id)).scalar()
+        if status != CampaignStatus.SENDING:
+            return result
+    token, ids = claim(session, settings, campaign_id=campaign_id, email_ids=email_ids)
+    result.claimed = len(ids)
+    if ids:
+        contents = _Contents(session, settings)
+        with transport_factory(settings) as transport:
+            for position, email_id in enumerate(ids):
+                try:
+                    if _deliver_one(session, settings, transport, contents, email_id, token):
+                        result.delivered += 1
+                except ConnectFailed as exc:
+                    # No message reached the server: the rest go back without costing an attempt.
+                    _release(session, settings, ids[position:], token, exc.reply)
+                    break
+    if campaign_id is not None:
+        result.more = _has_queued(session, campaign_id)
+    return result
+
+
+def _deliver_one(
+    session: Session,
+    settings: EngineSettings,
+    transport: SmtpTransport,
+    contents: _Contents,
+    email_id: int,
+    token: str,
+) -> bool:
+    email = session.get(SentEmail, email_id)
+    mine = [SentEmail.lease_token == token]
+    if is_suppressed(session, email.account_id, email.recipient):
+        transition(session, [email.id], EmailStatus.SUPPRESSED, "suppressed",
+                   detail="address is on the suppression list", where=mine)
+        session.commit()
+        return False
+    content = contents.for_email(email)
+    started = utcnow()
+    data = build_message(content, email.recipient, email.message_id, started)
+    clock = time.monotonic()
+    try:
+        reply = transport.send(_bounce_address(content), email.recipient, data)
+    except ConnectionLost as exc:
+        reply = Reply(None, f"connection lost before the server replied: {exc}")
+    duration_ms = int((time.monotonic() - clock) * 1000)
+    verdict = classify(reply.code, reply.text)
+    number = email.attempt_count + 1
+    session.add(
+        DeliveryAttempt(
+            email_id=email.id, number=number, started_at=started,
+            provider=settings.provider_name, host=transport.host, smtp_code=reply.code,
+            enhanced_code=verdict.enhanced_code, response=reply.text[:1024],
+            outcome=verdict.outcome, duration_ms=duration_ms,
+        )
+    )
+    detail = f"{reply.code or '-'} {reply.text}".strip()
+    values: dict = {"attempt_count": number, "lease_token": None, "lease_expires_at": None}
+    target = _STATUS_FOR[verdict.outcome]
+    if target == EmailStatus.DELIVERED:
+        values.update(sent_at=utcnow(), reason=None)
+    elif target == EmailStatus.DEFERRED:
+        age = (started - email.created_at).total_seconds()
+        if age >= settings.max_age:
+            target, values["reason"] = EmailStatus.FAILED, "expired"
+        else:
+            values["next_attempt_at"] = started + timedelta(seconds=_retry_delay(settings, number))
+            values["reason"] = reply.text[:1024]
+    else:
+        values["reason"] = reply.text[:1024]
+    moved = transition(session, [email.id], target, target.value, detail=detail, values=values, where=mine)
+    if moved and verdict.suppress:
+        suppress(session, email.account_id, email.recipient, SuppressionReason.HARD_BOUNCE, detail)
+    session.commit()
+    return bool(moved) and target == EmailStatus.DELIVERED
+
+
+def _bounce_address(content: Content) -> str:
+    return content.from_email
+
+
+def _release(session: Session, settings: EngineSettings, ids: list[int], token: str, reply: Reply) -> None:
+    """Put rows back after a failed connect: deferred with a retry time, no attempt counted."""
+    now = utcnow()
+    transition(
+        session, ids, EmailStatus.DEFERRED, "deferred",
+        detail=f"could not connect: {reply.code or '-'} {reply.text}"[:1024],
+        values={
+            "lease_token": None, "lease_expires_at": None, "reason": reply.text[:1024],
+            "next_attempt_at": now + timedelta(seconds=_retry_delay(settings, 1)),
+        },
+        where=[SentEmail.lease_token == token],
+        now=now,
+    )
+    session.commit()
+
+
+def _has_queued(session: Session, campaign_id: int) -> bool:
+    stmt = sa.select(SentEmail.id).where(
+        SentEmail.campaign_id == campaign_id, SentEmail.status == EmailStatus.QUEUED
+    ).limit(1)
+    return session.execute(stmt).first() is not None
+
+
+def finish_if_done(session: Session, campaign_id: int) -> bool:
+    """Mark a sending campaign finished once every one of its rows is terminal; commit."""
+    open_row = sa.select(SentEmail.id).where(
+        SentEmail.campaign_id == campaign_id,
+        SentEmail.status.in_([EmailStatus.QUEUED, EmailStatus.SENDING, EmailStatus.DEFERRED]),
+    ).limit(1)
+    if session.execute(open_row).first() is not None:
+        return False
+    done = session.execute(
+        sa.update(Campaign)
+        .where(
+            Campaign.id == campaign_id,
+            Campaign.status == CampaignStatus.SENDING,
+            Campaign.fanned_out_at.is_not(None),
+        )
+        .values(status=CampaignStatus.FINISHED, finished_at=utcnow())
+    ).rowcount
+    session.commit()
+    return done == 1

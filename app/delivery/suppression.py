@@ -1,0 +1,45 @@
+"""Suppression checks and inserts shared by the engine and the services."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from app.models import Suppression, SuppressionReason
+from app.models.base import utcnow
+
+
+def is_suppressed(session: Session, account_id: int, email: str, now: datetime | None = None) -> bool:
+    now = now or utcnow()
+    stmt = sa.select(Suppression.id).where(
+        Suppression.account_id == account_id,
+        Suppression.email == email.lower(),
+        sa.or_(Suppression.expires_at.is_(None), Suppression.expires_at > now),
+    )
+    return session.execute(stmt).first() is not None
+
+
+def suppress(
+    session: Session,
+    account_id: int,
+    email: str,
+    reason: SuppressionReason,
+    detail: str = "",
+    expires_at: datetime | None = None,
+) -> bool:
+    """Add ``email`` to the account's suppression list; False when it was already there."""
+    email = email.lower()
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = (
+        insert(Suppression)
+        .values(account_id=account_id, email=email, reason=reason, detail=detail[:1024],
+                created_at=utcnow(), expires_at=expires_at)
+        .on_conflict_do_nothing(index_elements=["account_id", "email"])
+    )
+    return session.execute(stmt).rowcount == 1

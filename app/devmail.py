@@ -1,0 +1,98 @@
+"""The development SMTP catcher: an aiosmtpd server that keeps every message in a Maildir.
+
+Used when ``SMTP_URL`` is unset, so a fresh machine can send real SMTP and read the results on
+the dashboard's Outbox page (like Mailpit). Never a production relay.
+"""
+
+from __future__ import annotations
+
+import mailbox
+import os
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+
+from aiosmtpd.controller import Controller
+
+
+class MaildirHandler:
+    def __init__(self, directory: str):
+        os.makedirs(directory, exist_ok=True)
+        self.directory = directory
+
+    async def handle_DATA(self, server, session, envelope):
+        box = mailbox.Maildir(self.directory, create=True)
+        message = mailbox.MaildirMessage(envelope.original_content or envelope.content)
+        message["X-Postroom-Envelope-From"] = envelope.mail_from or ""
+        message["X-Postroom-Envelope-To"] = ", ".join(envelope.rcpt_tos)
+        box.add(message)
+        return "250 2.0.0 OK: caught by the Postroom development catcher"
+
+
+def start(directory: str, address: str) -> Controller:
+    host, _, port = address.rpartition(":")
+    controller = Controller(MaildirHandler(directory), hostname=host or "127.0.0.1", port=int(port))
+    controller.start()
+    return controller
+
+
+@dataclass(frozen=True)
+class CaughtMessage:
+    key: str
+    received_at: datetime
+    message: EmailMessage
+
+    @property
+    def subject(self) -> str:
+        return str(self.message.get("Subject", ""))
+
+    @property
+    def recipients(self) -> str:
+        return str(self.message.get("X-Postroom-Envelope-To") or self.message.get("To", ""))
+
+    def part(self, subtype: str) -> str | None:
+        body = self.message.get_body(preferencelist=(subtype,))
+        return body.get_content() if body is not None else None
+
+    def headers(self) -> list[tuple[str, str]]:
+        return [(k, str(v)) for k, v in self.message.items() if not k.startswith("X-Postroom-")]
+
+
+def _box(directory: str) -> mailbox.Maildir:
+    return mailbox.Maildir(directory, factory=None, create=True)
+
+
+def _load(directory: str, key: str) -> CaughtMessage | None:
+    path = None
+    for sub in ("new", "cur"):
+        for name in os.listdir(os.path.join(directory, sub)):
+            if name.split(":", 1)[0] == key:
+                path = os.path.join(directory, sub, name)
+    if path is None:
+        return None
+    with open(path, "rb") as fh:
+        message = message_from_bytes(fh.read(), policy=policy.default)
+    received = datetime.fromtimestamp(os.path.getmtime(path), timezone.utc)
+    return CaughtMessage(key, received, message)
+
+
+def messages(directory: str, limit: int = 200) -> list[CaughtMessage]:
+    """The newest caught messages first."""
+    box = _box(directory)
+    found = [m for m in (_load(directory, key) for key in box.keys()) if m is not None]
+    found.sort(key=lambda m: (m.received_at, m.key), reverse=True)
+    return found[:limit]
+
+
+def message(directory: str, key: str) -> CaughtMessage | None:
+    if not key or "/" in key or key.startswith("."):
+        return None
+    _box(directory)
+    return _load(directory, key)
+
+
+def clear(directory: str) -> None:
+    box = _box(directory)
+    for key in list(box.keys()):
+        box.discard(key)

@@ -1,0 +1,4 @@
+"""RQ entry points (``tasks``) and the doorbell that enqueues them (``queue``).
+
+Only this package and ``worker.py`` know RQ's API.
+"""

@@ -1,0 +1,137 @@
+"""Accounts, users, passwords, API tokens and the open-registration setting."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from app.extensions import db
+from app.models import Account, ApiToken, Role, Setting, User
+from app.models.base import utcnow
+from app.services import validation
+from app.services.errors import Conflict, NotFound, ValidationFailed
+
+_hasher = PasswordHasher()  # argon2id with the library's RFC 9106 defaults
+# Verified against when the user does not exist, so both paths cost the same.
+_DUMMY_HASH = _hasher.hash("postroom-dummy-password")
+MIN_PASSWORD = 10
+TOKEN_PREFIX = "pr"
+REGISTRATION_KEY = "registration_open"
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def _check_password(password: str) -> str:
+    if len(password or "") < MIN_PASSWORD:
+        raise ValidationFailed(f"password must be at least {MIN_PASSWORD} characters", "password")
+    if len(password) > 1024:
+        raise ValidationFailed("password is longer than 1024 characters", "password")
+    return password
+
+
+def create_user(
+    email: str, password: str, role: Role = Role.ADMIN, account_name: str | None = None
+) -> User:
+    """Create a user; a new account unless ``account_name`` names an existing one. Commits."""
+    email = validation.email_address(email)
+    _check_password(password)
+    if db.session.scalar(sa.select(User.id).where(User.email == email)):
+        raise Conflict(f"a user with e-mail {email} already exists", "email")
+    if account_name:
+        account = db.session.scalar(sa.select(Account).where(Account.name == account_name))
+        if account is None:
+            account = Account(name=account_name)
+    else:
+        account = Account(name=email)
+    user = User(email=email, password_hash=hash_password(password), role=Role(role), account=account)
+    db.session.add(user)
+    db.session.commit()
+    return user
+
+
+def authenticate(email: str, password: str) -> User | None:
+    """The active user with these credentials, or None; the same work either way."""
+    user = db.session.scalar(sa.select(User).where(User.email == (email or "").strip().lower()))
+    try:
+        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password or "")
+    except (VerificationError, InvalidHashError):
+        return None
+    if user is None or not user.active:
+        return None
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    user.last_login_at = utcnow()
+    db.session.commit()
+    return user
+
+
+def registration_open() -> bool:
+    value = db.session.get(Setting, REGISTRATION_KEY)
+    return value is None or value.value == "1"
+
+
+def set_registration_open(is_open: bool) -> None:
+    setting = db.session.get(Setting, REGISTRATION_KEY) or Setting(key=REGISTRATION_KEY, value="")
+    setting.value = "1" if is_open else "0"
+    db.session.add(setting)
+    db.session.commit()
+
+
+def register(email: str, password: str) -> User:
+    """Self-service sign-up: a new account whose first user is its admin."""
+    if not registration_open():
+        raise ValidationFailed("registration is closed on this server; ask an administrator")
+    return create_user(email, password, Role.ADMIN)
+
+
+def ensure_admin() -> tuple[str, str] | None:
+    """Create the first admin when there are no users; return its (e-mail, password) once."""
+    if db.session.scalar(sa.select(sa.func.count(User.id))):
+        return None
+    password = secrets.token_urlsafe(12)
+    user = create_user("admin@example.com", password, Role.ADMIN, account_name="Default")
+    return user.email, password
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def create_token(email: str, name: str = "cli") -> str:
+    """Create an API token for the user; return its plaintext, which is never stored."""
+    user = db.session.scalar(sa.select(User).where(User.email == email.strip().lower()))
+    if user is None:
+        raise NotFound(f"no user with e-mail {email}")
+    prefix = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(24)  # 192 bits
+    db.session.add(
+        ApiToken(account_id=user.account_id, user_id=user.id, name=name[:100], prefix=prefix,
+                 secret_hash=_digest(secret))
+    )
+    db.session.commit()
+    return f"{TOKEN_PREFIX}_{prefix}_{secret}"
+
+
+def user_for_token(plaintext: str) -> User | None:
+    """The active user behind a bearer token, or None; records last use."""
+    parts = (plaintext or "").split("_", 2)
+    if len(parts) != 3 or parts[0] != TOKEN_PREFIX:
+        return None
+    token = db.session.scalar(
+        sa.select(ApiToken).where(ApiToken.prefix == parts[1], ApiToken.revoked_at.is_(None))
+    )
+    expected = token.secret_hash if token else _digest("-")
+    if not hmac.compare_digest(expected, _digest(parts[2])) or token is None:
+        return None
+    if not token.user.active:
+        return None
+    token.last_used_at = utcnow()
+    db.session.commit()
+    return token.user

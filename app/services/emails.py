@@ -1,0 +1,60 @@
+"""The send log: keyset-paginated queries over ``sent_emails`` and one e-mail's timeline."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.orm import selectinload
+
+from app.extensions import db
+from app.models import EmailStatus, SentEmail
+from app.services.errors import NotFound, ValidationFailed
+
+PAGE_SIZE = 50
+
+
+def send_log(
+    account_id: int,
+    *,
+    campaign_id: int | None = None,
+    status: str | None = None,
+    recipient: str | None = None,
+    before_id: int | None = None,
+    limit: int = PAGE_SIZE,
+) -> sa.Select:
+    """Newest first; pass the last id seen as ``before_id`` for the next page.
+
+    Keyset, not OFFSET: each page is an index range scan however deep it is.
+    """
+    stmt = sa.select(SentEmail).where(SentEmail.account_id == account_id)
+    if campaign_id is not None:
+        stmt = stmt.where(SentEmail.campaign_id == campaign_id)
+    if status:
+        try:
+            stmt = stmt.where(SentEmail.status == EmailStatus(status))
+        except ValueError:
+            raise ValidationFailed(f"unknown status {status!r}", "status") from None
+    if recipient:
+        stmt = stmt.where(SentEmail.recipient == recipient.strip().lower())
+    if before_id is not None:
+        stmt = stmt.where(SentEmail.id < before_id)
+    return stmt.order_by(SentEmail.id.desc()).limit(limit)
+
+
+def page(stmt: sa.Select, limit: int) -> tuple[list, int | None]:
+    """Run a keyset query fetched with ``limit + 1``; return the rows and the next cursor."""
+    rows = list(db.session.scalars(stmt))
+    if len(rows) > limit:
+        rows = rows[:limit]
+        return rows, rows[-1].id
+    return rows, None
+
+
+def get(account_id: int, email_id: int) -> SentEmail:
+    email = db.session.scalar(
+        sa.select(SentEmail)
+        .where(SentEmail.id == email_id, SentEmail.account_id == account_id)
+        .options(selectinload(SentEmail.attempts), selectinload(SentEmail.events))
+    )
+    if email is None:
+        raise NotFound(f"e-mail {email_id} not found")
+    return email

@@ -1,0 +1,33 @@
+"""Errors services raise; the web and API layers turn them into pages and JSON."""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    code = "error"
+    status = 400
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class ValidationFailed(ServiceError):
+    code = "validation_error"
+    status = 422
+
+
+class NotFound(ServiceError):
+    code = "not_found"
+    status = 404
+
+
+class Conflict(ServiceError):
+    code = "conflict"
+    status = 409
+
+
+class Forbidden(ServiceError):
+    code = "forbidden"
+    status = 403

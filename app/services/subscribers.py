@@ -1,0 +1,213 @@
+"""Subscribers: adding them, the public subscribe / confirm / unsubscribe flow.
+
+The public functions answer the same way whatever the address's state (new, pending,
+confirmed, unsubscribed, suppressed), so the subscribe form reveals nothing. Confirmation
+e-mails are ``sent_emails`` rows like any other, delivered by the engine after the commit.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+
+from app import links
+from app.delivery.suppression import is_suppressed
+from app.extensions import db
+from app.jobs import queue
+from app.models import (
+    EmailEvent,
+    EmailKind,
+    EmailStatus,
+    MailingList,
+    SentEmail,
+    Subscriber,
+    SubscriberStatus,
+)
+from app.models.base import utcnow
+from app.services import lists, validation
+from app.services.errors import Conflict, NotFound, ValidationFailed
+
+CONFIRM_VALID_FOR = timedelta(days=7)
+
+
+def query(account_id: int, list_id: int | None = None, status: str | None = None) -> sa.Select:
+    stmt = sa.select(Subscriber).where(Subscriber.account_id == account_id)
+    if list_id is not None:
+        stmt = stmt.where(Subscriber.list_id == list_id)
+    if status:
+        stmt = stmt.where(Subscriber.status == SubscriberStatus(status))
+    return stmt.order_by(Subscriber.id.desc())
+
+
+def get(account_id: int, subscriber_id: int) -> Subscriber:
+    subscriber = db.session.scalar(
+        sa.select(Subscriber).where(Subscriber.id == subscriber_id, Subscriber.account_id == account_id)
+    )
+    if subscriber is None:
+        raise NotFound(f"subscriber {subscriber_id} not found")
+    return subscriber
+
+
+def _find(list_id: int, email: str) -> Subscriber | None:
+    return db.session.scalar(sa.select(Subscriber).where(Subscriber.list_id == list_id, Subscriber.email == email))
+
+
+def _queue_confirmation(subscriber: Subscriber) -> SentEmail:
+    """Give the subscriber a fresh confirm nonce and a confirmation e-mail row (not committed)."""
+    now = utcnow()
+    subscriber.confirm_nonce = secrets.token_urlsafe(16)
+    subscriber.confirm_sent_at = now
+    email = SentEmail(
+        account_id=subscriber.account_id, subscriber_id=subscriber.id, recipient=subscriber.email,
+        kind=EmailKind.CONFIRMATION, status=EmailStatus.QUEUED,
+        message_id=f"<{secrets.token_hex(16)}@{_message_domain()}>", created_at=now, updated_at=now,
+    )
+    db.session.add(email)
+    db.session.flush()
+    db.session.add(EmailEvent(email_id=email.id, type="queued", at=now, detail="confirmation"))
+    return email
+
+
+def _message_domain() -> str:
+    from email.utils import parseaddr
+
+    return parseaddr(current_app.config["MAIL_FROM"])[1].rpartition("@")[2] or "postroom.localhost"
+
+
+def add(account_id: int, list_id: int, email: str, name: str = "", status: str = "confirmed") -> Subscriber:
+    """Add a subscriber from the dashboard or API; ``pending`` sends the confirmation e-mail."""
+    mailing_list = lists.get(account_id, list_id)
+    address = validation.email_address(email)
+    name = validation.header_text(name, "name", required=False, max_length=validation.MAX_NAME)
+    try:
+        wanted = SubscriberStatus(status)
+    except ValueError:
+        raise ValidationFailed("status must be pending or confirmed", "status") from None
+    if wanted == SubscriberStatus.UNSUBSCRIBED:
+        raise ValidationFailed("status must be pending or confirmed", "status")
+    if _find(mailing_list.id, address):
+        raise Conflict(f"{address} is already on this list", "email")
+    now = utcnow()
+    subscriber = Subscriber(
+        account_id=account_id, list_id=mailing_list.id, email=address, name=name, status=wanted,
+        created_at=now, confirmed_at=now if wanted == SubscriberStatus.CONFIRMED else None,
+    )
+    db.session.add(subscriber)
+    db.session.flush()
+    email_row = _queue_confirmation(subscriber) if wanted == SubscriberStatus.PENDING else None
+    db.session.commit()
+    if email_row:
+        queue.deliver_emails([email_row.id])
+    return subscriber
+
+
+def update(account_id: int, subscriber_id: int, name: str | None = None, status: str | None = None) -> Subscriber:
+    subscriber = get(account_id, subscriber_id)
+    if name is not None:
+        subscriber.name = validation.header_text(name, "name", required=False, max_length=validation.MAX_NAME)
+    if status is not None:
+        try:
+            new = SubscriberStatus(status)
+        except ValueError:
+            raise ValidationFailed("status must be pending, confirmed or unsubscribed", "status") from None
+        _set_status(subscriber, new)
+    db.session.commit()
+    return subscriber
+
+
+def _set_status(subscriber: Subscriber, new: SubscriberStatus) -> None:
+    if subscriber.status == new:
+        return
+    subscriber.status = new
+    if new == SubscriberStatus.CONFIRMED:
+        subscriber.confirmed_at = utcnow()
+        subscriber.confirm_nonce = None
+    elif new == SubscriberStatus.UNSUBSCRIBED:
+        subscriber.unsubscribed_at = utcnow()
+
+
+def delete(account_id: int, subscriber_id: int) -> None:
+    subscriber = get(account_id, subscriber_id)
+    if db.session.scalar(sa.select(SentEmail.id).where(SentEmail.subscriber_id == subscriber.id).limit(1)):
+        raise Conflict("this subscriber has e-mails in the send log; unsubscribe them instead")
+    db.session.delete(subscriber)
+    db.session.commit()
+
+
+def subscribe(public_id: str, email: str, name: str = "") -> None:
+    """The public form. Raises only for a missing list or an invalid address."""
+    mailing_list = lists.get_public(public_id)
+    address = validation.email_address(email)
+    name = validation.header_text(name, "name", required=False, max_length=validation.MAX_NAME)
+    subscriber = _find(mailing_list.id, address)
+    if is_suppressed(db.session, mailing_list.account_id, address):
+        return
+    email_row = None
+    if subscriber is None:
+        subscriber = Subscriber(account_id=mailing_list.account_id, list_id=mailing_list.id, email=address, name=name)
+        db.session.add(subscriber)
+        db.session.flush()
+        if mailing_list.double_opt_in:
+            email_row = _queue_confirmation(subscriber)
+        else:
+            _set_status(subscriber, SubscriberStatus.CONFIRMED)
+    elif subscriber.status != SubscriberStatus.CONFIRMED:
+        # Pending or unsubscribed: only a new confirmation can (re)activate the address.
+        subscriber.status = SubscriberStatus.PENDING
+        if name:
+            subscriber.name = name
+        email_row = _queue_confirmation(subscriber)
+    db.session.commit()
+    if email_row:
+        queue.deliver_emails([email_row.id])
+
+
+def _from_token(token: str, check) -> Subscriber | None:
+    subscriber_id = links.parse_subscriber_id(token or "")
+    subscriber = db.session.get(Subscriber, subscriber_id) if subscriber_id else None
+    if subscriber is None or not check(subscriber):
+        return None
+    return subscriber
+
+
+def pending_confirmation(token: str) -> Subscriber | None:
+    """The subscriber a confirm link is for, when the link is valid, unused and unexpired."""
+    secret = current_app.config["SECRET_KEY"]
+
+    def valid(s: Subscriber) -> bool:
+        fresh = s.confirm_sent_at is not None and utcnow() - s.confirm_sent_at < CONFIRM_VALID_FOR
+        return links.check_confirm(secret, token, s.id, s.list_id, s.confirm_nonce) and fresh
+
+    return _from_token(token, valid)
+
+
+def confirm(token: str) -> Subscriber | None:
+    subscriber = pending_confirmation(token)
+    if subscriber is None:
+        return None
+    _set_status(subscriber, SubscriberStatus.CONFIRMED)
+    subscriber.confirm_nonce = None
+    db.session.commit()
+    return subscriber
+
+
+def for_unsubscribe(token: str) -> Subscriber | None:
+    secret = current_app.config["SECRET_KEY"]
+    return _from_token(token, lambda s: links.check_unsubscribe(secret, token, s.id, s.list_id))
+
+
+def unsubscribe(token: str) -> Subscriber | None:
+    """Record the unsubscription (status and time); the subscriber row stays."""
+    subscriber = for_unsubscribe(token)
+    if subscriber is None:
+        return None
+    _set_status(subscriber, SubscriberStatus.UNSUBSCRIBED)
+    db.session.commit()
+    return subscriber
+
+
+def list_of(subscriber: Subscriber) -> MailingList:
+    return db.session.get(MailingList, subscriber.list_id)

@@ -1,0 +1,87 @@
+"""Postroom background processes.
+
+    python worker.py            an RQ worker (plus its share of the periodic maintenance)
+    python worker.py --catcher  the development SMTP catcher (used when SMTP_URL is unset)
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+import time
+
+import redis
+from rq import Queue, Worker
+
+from app import create_app
+
+MAINTENANCE_INTERVAL = 30  # seconds; the sweep runs once per interval however many workers run
+MAINTENANCE_LOCK = "postroom:maintenance:lock"
+log = logging.getLogger("postroom.worker")
+
+
+def maintenance_ticker(app, stop: threading.Event) -> None:
+    """Every few seconds try to take the interval's lock; the one who gets it enqueues the sweep."""
+    from app.jobs import queue
+
+    conn = app.extensions["redis"]
+    while not stop.wait(5):
+        try:
+            if conn.set(MAINTENANCE_LOCK, "1", nx=True, ex=MAINTENANCE_INTERVAL):
+                with app.app_context():
+                    queue.maintenance()
+        except redis.RedisError as exc:
+            log.warning("maintenance ticker: Redis unavailable (%s); retrying", exc)
+            stop.wait(10)
+
+
+def run_worker(burst: bool = False) -> None:
+    from app.jobs import tasks
+
+    app = create_app()
+    tasks._app = app  # jobs run in this app; forked work-horses inherit it
+    conn = app.extensions["redis"]
+    stop = threading.Event()
+    threading.Thread(target=maintenance_ticker, args=(app, stop), daemon=True).start()
+    while True:
+        try:
+            worker = Worker([Queue(app.config["RQ_QUEUE"], connection=conn)], connection=conn)
+            worker.work(burst=burst, logging_level="INFO", with_scheduler=False)
+            break
+        except redis.ConnectionError as exc:
+            # Redis is away: wait and come back instead of crash-looping.
+            log.warning("worker: Redis unavailable (%s); retrying in 5 s", exc)
+            time.sleep(5)
+    stop.set()
+
+
+def run_catcher() -> None:
+    from app import devmail
+
+    app = create_app()
+    address = app.config["DEV_CATCHER_ADDRESS"]
+    controller = devmail.start(app.config["OUTBOX_DIR"], address)
+    print(f"development SMTP catcher listening on {address}; messages in {app.config['OUTBOX_DIR']}", flush=True)
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    signal.signal(signal.SIGINT, lambda *_: done.set())
+    done.wait()
+    controller.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--catcher", action="store_true", help="run the development SMTP catcher")
+    parser.add_argument("--burst", action="store_true", help="exit when the queue is empty")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if args.catcher:
+        run_catcher()
+    else:
+        run_worker(burst=args.burst)
+
+
+if __name__ == "__main__":
+    main()
