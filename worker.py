@@ -77,6 +77,7 @@ def main() -> None:
     parser.add_argument("--burst", action="store_true", help="exit when the queue is empty")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     if args.catcher:
         run_catcher()
     else:

@@ -6,12 +6,9 @@ from flask import Flask
 
 
 def register(app: Flask) -> None:
-    from app.web.auth import bp as auth_bp
-    from app.web.dashboard import bp as dashboard_bp
+    from app.web import admin, auth, campaigns, home, lists, outbox, public, sendlog
     from app.web.errors import register as register_errors
-    from app.web.public import bp as public_bp
 
-    app.register_blueprint(auth_bp)
-    app.register_blueprint(dashboard_bp)
-    app.register_blueprint(public_bp)
+    for package in (auth, home, lists, campaigns, sendlog, outbox, admin, public):
+        app.register_blueprint(package.bp)
     register_errors(app)

@@ -1,0 +1,17 @@
+from flask_wtf import FlaskForm
+from wtforms import EmailField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional
+
+
+class CampaignForm(FlaskForm):
+    name = StringField("Internal name", validators=[Optional(), Length(max=200)])
+    list_id = SelectField("List", coerce=int, validators=[DataRequired()])
+    subject = StringField("Subject", validators=[DataRequired(), Length(max=998)])
+    from_name = StringField("From name", validators=[Optional(), Length(max=200)])
+    from_email = EmailField("From address", validators=[DataRequired(), Length(max=254)])
+    body_format = SelectField("Format", choices=[("markdown", "Markdown"), ("html", "HTML")], default="markdown")
+    body = TextAreaField("Body", validators=[DataRequired()])
+
+    def data_for_service(self) -> dict:
+        return {key: getattr(self, key).data for key in
+                ("name", "list_id", "subject", "from_name", "from_email", "body_format", "body")}

@@ -1,0 +1,5 @@
+from app.web.access import dashboard_blueprint
+
+bp = dashboard_blueprint("lists", __name__)
+
+from app.web.lists import routes  # noqa: E402,F401
