@@ -18,11 +18,11 @@ from aiosmtpd.controller import Controller
 
 class MaildirHandler:
     def __init__(self, directory: str):
-        os.makedirs(directory, exist_ok=True)
         self.directory = directory
+        _box(directory)
 
     async def handle_DATA(self, server, session, envelope):
-        box = mailbox.Maildir(self.directory, create=True)
+        box = _box(self.directory)
         message = mailbox.MaildirMessage(envelope.original_content or envelope.content)
         message["X-Postroom-Envelope-From"] = envelope.mail_from or ""
         message["X-Postroom-Envelope-To"] = ", ".join(envelope.rcpt_tos)
@@ -60,6 +60,9 @@ class CaughtMessage:
 
 
 def _box(directory: str) -> mailbox.Maildir:
+    # Maildir(create=True) only builds tmp/new/cur when the folder itself is new.
+    for sub in ("tmp", "new", "cur"):
+        os.makedirs(os.path.join(directory, sub), exist_ok=True)
     return mailbox.Maildir(directory, factory=None, create=True)
 
 

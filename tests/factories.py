@@ -18,7 +18,7 @@ def add_subscribers(account_id: int, list_id: int, count: int, domain: str = "ex
     ]
 
 
-def make_campaign(account_id: int, list_id: int, **overrides):
+def make_campaign(account_id: int, list_id: int | None = None, **overrides):
     data = {
         "list_id": list_id,
         "subject": "Hello there",

@@ -67,7 +67,7 @@ def _apply(account_id: int, campaign: Campaign, data: dict) -> None:
         if not body.strip():
             raise ValidationFailed("body must not be empty", "body")
         html = markdown_to_html(body) if body_format == BodyFormat.MARKDOWN else body
-        text = body if body_format == BodyFormat.MARKDOWN else html_to_text(body)
+        text = html_to_text(html)
     campaign.list_id, campaign.subject, campaign.from_email = list_id, subject, from_email
     campaign.from_name, campaign.name, campaign.body_format = from_name, name or subject, body_format
     campaign.body, campaign.html, campaign.text = body, html, text

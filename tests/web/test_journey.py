@@ -74,7 +74,7 @@ def test_the_whole_journey(app, client, auth, make_user, run_jobs, smtp_server):
     response = _post_form(client, "/campaigns/new", "/campaigns/new", form)
     assert response.status_code == 302, response.text
     campaign = db.session.scalar(sa.select(Campaign))
-    assert "<em>first</em>" in campaign.html and "*first*" in campaign.text
+    assert "<em>first</em>" in campaign.html and "_first_ issue" in campaign.text
     detail = f"/campaigns/{campaign.id}"
     assert _post_form(client, detail, f"{detail}/send", {}).status_code == 302
 

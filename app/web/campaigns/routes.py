@@ -80,7 +80,8 @@ def _progress_context(campaign) -> dict:
 @bp.route("/campaigns/<int:campaign_id>")
 def show(campaign_id: int):
     campaign = campaigns.get(account_id(), campaign_id)
-    return render_template("campaigns/show.html", **_progress_context(campaign))
+    audience = lists.counts(campaign.list_id)["confirmed"] if campaign.status == CampaignStatus.DRAFT else None
+    return render_template("campaigns/show.html", audience=audience, **_progress_context(campaign))
 
 
 @bp.route("/campaigns/<int:campaign_id>/progress")
@@ -103,8 +104,9 @@ def preview(campaign_id: int):
 
 @bp.route("/campaigns/<int:campaign_id>/send", methods=["POST"])
 def send(campaign_id: int):
+    campaign = campaigns.get(account_id(), campaign_id)  # NotFound -> 404, not a flash
     try:
-        campaign = campaigns.send(account_id(), campaign_id)
+        campaign = campaigns.send(account_id(), campaign.id)
     except ServiceError as exc:
         flash(exc.message, "error")
     else:

@@ -1,0 +1,125 @@
+"""A second account sees none of the first account's objects: 404 on every object route.
+
+The census below enumerates ``app.url_map``: a new dashboard route that takes an object id
+fails this test until it has a case here.
+"""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from app.extensions import db
+from app.models import Campaign, SentEmail, Subscriber
+from app.services import campaigns
+from tests.conftest import PASSWORD, csrf_token
+from tests.factories import add_subscribers, make_campaign, make_list
+
+# (method, url template) for every dashboard route that names an object.
+OBJECT_ROUTES = [
+    ("GET", "/lists/{list}"),
+    ("POST", "/lists/{list}/subscribers"),
+    ("POST", "/subscribers/{subscriber}/unsubscribe"),
+    ("GET", "/campaigns/{campaign}"),
+    ("GET", "/campaigns/{campaign}/edit"),
+    ("POST", "/campaigns/{campaign}/edit"),
+    ("GET", "/campaigns/{campaign}/progress"),
+    ("GET", "/campaigns/{campaign}/preview"),
+    ("POST", "/campaigns/{campaign}/send"),
+    ("GET", "/emails/{email}"),
+]
+
+
+def test_census_every_object_route_has_a_case(app):
+    covered = {(m, t.split("{")[0]) for m, t in OBJECT_ROUTES}
+    missing = []
+    for rule in app.url_map.iter_rules():
+        if rule.rule.startswith("/api/") or "<int:" not in rule.rule:
+            continue
+        prefix = rule.rule.split("<")[0]
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            if (method, prefix) not in covered:
+                missing.append(f"{method} {rule.rule}")
+    assert not missing, f"object routes without an access-control case: {missing}"
+
+
+@pytest.fixture
+def victim(app, make_user, run_jobs):
+    """Account A with a list, a subscriber, a sent campaign and a draft."""
+    owner = make_user("victim@example.com")
+    mailing_list = make_list(owner.account_id)
+    add_subscribers(owner.account_id, mailing_list.id, 2)
+    sent = make_campaign(owner.account_id, mailing_list.id)
+    campaigns.send(owner.account_id, sent.id)
+    run_jobs()
+    draft = make_campaign(owner.account_id, mailing_list.id, subject="Draft")
+    return {
+        "list": mailing_list.id,
+        "subscriber": db.session.scalar(sa.select(Subscriber.id).limit(1)),
+        "campaign": draft.id,
+        "email": db.session.scalar(sa.select(SentEmail.id).limit(1)),
+    }
+
+
+@pytest.mark.parametrize("method,template", OBJECT_ROUTES)
+def test_other_account_gets_404_and_changes_nothing(app, client, auth, make_user, victim, method, template, smtp_server):
+    make_user("intruder@example.com")
+    auth.login("intruder@example.com", PASSWORD)
+    url = template.format(**victim)
+    before = _snapshot()
+    received = len(smtp_server.received)
+    if method == "GET":
+        response = client.get(url)
+    else:
+        token = csrf_token(client.get("/lists/new").text)
+        response = client.post(url, data={"csrf_token": token, "email": "x@example.com", "subject": "pwned",
+                                          "list_id": str(victim["list"]), "from_email": "a@example.com",
+                                          "body": "x", "body_format": "markdown"})
+    assert response.status_code == 404
+    assert _snapshot() == before
+    assert len(smtp_server.received) == received
+
+
+def _snapshot():
+    db.session.expire_all()
+    return (
+        db.session.scalar(sa.select(sa.func.count(Subscriber.id))),
+        [(c.id, c.status, c.subject) for c in db.session.scalars(sa.select(Campaign).order_by(Campaign.id))],
+        [(s.id, s.status) for s in db.session.scalars(sa.select(Subscriber).order_by(Subscriber.id))],
+        db.session.scalar(sa.select(sa.func.count(SentEmail.id))),
+    )
+
+
+def test_lists_and_logs_show_only_own_objects(app, client, auth, make_user, victim):
+    make_user("intruder@example.com")
+    auth.login("intruder@example.com", PASSWORD)
+    for page in ("/", "/lists", "/campaigns", "/emails"):
+        body = client.get(page).text
+        assert "user0@example.com" not in body and "Newsletter" not in body and "Hello there" not in body
+
+
+def test_dashboard_needs_login(client, victim):
+    for url in ("/", "/lists", "/campaigns", "/emails", f"/lists/{victim['list']}", "/settings"):
+        response = client.get(url)
+        assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
+def test_campaign_cannot_target_another_accounts_list(app, client, auth, make_user, victim):
+    make_user("intruder@example.com")
+    auth.login("intruder@example.com", PASSWORD)
+    from tests.factories import make_list as own_list
+
+    intruder = db.session.scalar(sa.select(Subscriber.account_id).limit(1))  # noqa: F841
+    page = client.get("/campaigns/new")
+    assert page.status_code == 302  # no list of their own yet: sent to create one
+    from app.models import User
+
+    me = db.session.scalar(sa.select(User).where(User.email == "intruder@example.com"))
+    own_list(me.account_id, "Mine")
+    page = client.get("/campaigns/new")
+    response = client.post("/campaigns/new", data={
+        "csrf_token": csrf_token(page.text), "list_id": str(victim["list"]), "subject": "x",
+        "from_email": "a@example.com", "body": "x", "body_format": "markdown",
+    })
+    assert response.status_code == 200  # the form comes back with an error
+    assert db.session.scalar(sa.select(sa.func.count(Campaign.id)).where(Campaign.account_id == me.account_id)) == 0
