@@ -1,7 +1,7 @@
 """Postroom background processes.
 
-    python worker.py            an RQ worker (plus its share of the periodic maintenance)
-    python worker.py --catcher  the development SMTP catcher (used when SMTP_URL is unset)
+python worker.py            an RQ worker (plus its share of the periodic maintenance)
+python worker.py --catcher  the development SMTP catcher (used when SMTP_URL is unset)
 """
 
 from __future__ import annotations

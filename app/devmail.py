@@ -9,7 +9,7 @@ from __future__ import annotations
 import mailbox
 import os
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 
@@ -76,7 +76,7 @@ def _load(directory: str, key: str) -> CaughtMessage | None:
         return None
     with open(path, "rb") as fh:
         message = message_from_bytes(fh.read(), policy=policy.default)
-    received = datetime.fromtimestamp(os.path.getmtime(path), timezone.utc)
+    received = datetime.fromtimestamp(os.path.getmtime(path), UTC)
     return CaughtMessage(key, received, message)
 
 

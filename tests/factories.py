@@ -10,8 +10,13 @@ def make_list(account_id: int, name: str = "Newsletter", double_opt_in: bool = T
     return lists.create(account_id, name, "", double_opt_in)
 
 
-def add_subscribers(account_id: int, list_id: int, count: int, domain: str = "example.com",
-                    status: SubscriberStatus | str = SubscriberStatus.CONFIRMED) -> list:
+def add_subscribers(
+    account_id: int,
+    list_id: int,
+    count: int,
+    domain: str = "example.com",
+    status: SubscriberStatus | str = SubscriberStatus.CONFIRMED,
+) -> list:
     return [
         subscribers.add(account_id, list_id, f"user{i}@{domain}", f"User {i}", SubscriberStatus(status).value)
         for i in range(count)

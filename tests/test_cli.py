@@ -13,8 +13,19 @@ def test_users_create_and_join_an_account(app):
     runner = app.test_cli_runner()
     result = runner.invoke(args=["users", "create", "a@example.com", "--password", "long enough pw"])
     assert result.exit_code == 0, result.output
-    result = runner.invoke(args=["users", "create", "b@example.com", "--password", "long enough pw",
-                                 "--role", "support", "--account", "a@example.com"])
+    result = runner.invoke(
+        args=[
+            "users",
+            "create",
+            "b@example.com",
+            "--password",
+            "long enough pw",
+            "--role",
+            "support",
+            "--account",
+            "a@example.com",
+        ]
+    )
     assert result.exit_code == 0, result.output
     a, b = db.session.scalars(sa.select(User).order_by(User.id)).all()
     assert a.account_id == b.account_id and b.role.value == "support"

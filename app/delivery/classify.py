@@ -18,11 +18,11 @@ _ENHANCED = re.compile(r"^\s*([245])\.(\d{1,3})\.(\d{1,3})\b")
 _RULES: list[tuple[tuple[str, str | None, str | None], Outcome, bool]] = [
     # Mailbox full is transient in practice even when reported as permanent.
     (("5", "2", "2"), Outcome.DEFERRED, False),
-    (("5", "1", "1"), Outcome.BOUNCED, True),   # bad destination mailbox
-    (("5", "1", "2"), Outcome.BOUNCED, True),   # bad destination system
-    (("5", "1", "3"), Outcome.BOUNCED, True),   # bad destination mailbox syntax
+    (("5", "1", "1"), Outcome.BOUNCED, True),  # bad destination mailbox
+    (("5", "1", "2"), Outcome.BOUNCED, True),  # bad destination system
+    (("5", "1", "3"), Outcome.BOUNCED, True),  # bad destination mailbox syntax
     (("5", "1", "10"), Outcome.BOUNCED, True),  # null MX
-    (("5", "2", "1"), Outcome.BOUNCED, True),   # mailbox disabled
+    (("5", "2", "1"), Outcome.BOUNCED, True),  # mailbox disabled
     (("5", "7", None), Outcome.FAILED, False),  # policy / reputation: never the address's fault
     (("5", None, None), Outcome.FAILED, False),
     (("4", None, None), Outcome.DEFERRED, False),

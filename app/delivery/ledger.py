@@ -21,9 +21,7 @@ S = EmailStatus
 
 ALLOWED: dict[EmailStatus, frozenset[EmailStatus]] = {
     S.QUEUED: frozenset({S.SENDING, S.SUPPRESSED, S.CANCELLED, S.FAILED}),
-    S.SENDING: frozenset(
-        {S.DELIVERED, S.BOUNCED, S.FAILED, S.DEFERRED, S.SUPPRESSED, S.CANCELLED, S.QUEUED}
-    ),
+    S.SENDING: frozenset({S.DELIVERED, S.BOUNCED, S.FAILED, S.DEFERRED, S.SUPPRESSED, S.CANCELLED, S.QUEUED}),
     S.DEFERRED: frozenset({S.QUEUED, S.FAILED, S.SUPPRESSED, S.CANCELLED}),
     S.DELIVERED: frozenset({S.BOUNCED}),
     S.BOUNCED: frozenset(),

@@ -35,8 +35,12 @@ def _requeue(session: Session, condition, event: str, now: datetime) -> int:
         if not ids:
             return total
         moved = transition(
-            session, ids, EmailStatus.QUEUED, event,
-            values={"lease_token": None, "lease_expires_at": None}, now=now,
+            session,
+            ids,
+            EmailStatus.QUEUED,
+            event,
+            values={"lease_token": None, "lease_expires_at": None},
+            now=now,
         )
         session.commit()
         total += len(moved)
@@ -61,9 +65,7 @@ def sweep(session: Session, now: datetime | None = None) -> SweepReport:
     )
     sending = sa.select(Campaign.id).where(Campaign.status == CampaignStatus.SENDING)
     report.fan_out = list(session.execute(sending.where(Campaign.fanned_out_at.is_(None))).scalars())
-    report.campaigns = list(
-        session.execute(sending.where(Campaign.fanned_out_at.is_not(None))).scalars()
-    )
+    report.campaigns = list(session.execute(sending.where(Campaign.fanned_out_at.is_not(None))).scalars())
     report.emails = list(
         session.execute(
             sa.select(SentEmail.id)

@@ -132,7 +132,7 @@ class _Contents:
         url = f"{self.settings.base_url}/c/{token}"
         name, address = parseaddr(self.settings.mail_from)
         text = (
-            f"Please confirm that you want to receive e-mail from \"{mailing_list.name}\".\n\n"
+            f'Please confirm that you want to receive e-mail from "{mailing_list.name}".\n\n'
             f"Open this link and press the button to confirm:\n{url}\n\n"
             "If you did not ask for this, ignore this message: nothing will be sent to you.\n"
         )
@@ -202,8 +202,14 @@ def _deliver_one(
     email = session.get(SentEmail, email_id)
     mine = [SentEmail.lease_token == token]
     if is_suppressed(session, email.account_id, email.recipient):
-        transition(session, [email.id], EmailStatus.SUPPRESSED, "suppressed",
-                   detail="address is on the suppression list", where=mine)
+        transition(
+            session,
+            [email.id],
+            EmailStatus.SUPPRESSED,
+            "suppressed",
+            detail="address is on the suppression list",
+            where=mine,
+        )
         session.commit()
         return False
     content = contents.for_email(email)
@@ -219,10 +225,16 @@ def _deliver_one(
     number = email.attempt_count + 1
     session.add(
         DeliveryAttempt(
-            email_id=email.id, number=number, started_at=started,
-            provider=settings.provider_name, host=transport.host, smtp_code=reply.code,
-            enhanced_code=verdict.enhanced_code, response=reply.text[:1024],
-            outcome=verdict.outcome, duration_ms=duration_ms,
+            email_id=email.id,
+            number=number,
+            started_at=started,
+            provider=settings.provider_name,
+            host=transport.host,
+            smtp_code=reply.code,
+            enhanced_code=verdict.enhanced_code,
+            response=reply.text[:1024],
+            outcome=verdict.outcome,
+            duration_ms=duration_ms,
         )
     )
     detail = f"{reply.code or '-'} {reply.text}".strip()
@@ -254,10 +266,15 @@ def _release(session: Session, settings: EngineSettings, ids: list[int], token: 
     """Put rows back after a failed connect: deferred with a retry time, no attempt counted."""
     now = utcnow()
     transition(
-        session, ids, EmailStatus.DEFERRED, "deferred",
+        session,
+        ids,
+        EmailStatus.DEFERRED,
+        "deferred",
         detail=f"could not connect: {reply.code or '-'} {reply.text}"[:1024],
         values={
-            "lease_token": None, "lease_expires_at": None, "reason": reply.text[:1024],
+            "lease_token": None,
+            "lease_expires_at": None,
+            "reason": reply.text[:1024],
             "next_attempt_at": now + timedelta(seconds=_retry_delay(settings, 1)),
         },
         where=[SentEmail.lease_token == token],
@@ -267,18 +284,24 @@ def _release(session: Session, settings: EngineSettings, ids: list[int], token: 
 
 
 def _has_queued(session: Session, campaign_id: int) -> bool:
-    stmt = sa.select(SentEmail.id).where(
-        SentEmail.campaign_id == campaign_id, SentEmail.status == EmailStatus.QUEUED
-    ).limit(1)
+    stmt = (
+        sa.select(SentEmail.id)
+        .where(SentEmail.campaign_id == campaign_id, SentEmail.status == EmailStatus.QUEUED)
+        .limit(1)
+    )
     return session.execute(stmt).first() is not None
 
 
 def finish_if_done(session: Session, campaign_id: int) -> bool:
     """Mark a sending campaign finished once every one of its rows is terminal; commit."""
-    open_row = sa.select(SentEmail.id).where(
-        SentEmail.campaign_id == campaign_id,
-        SentEmail.status.in_([EmailStatus.QUEUED, EmailStatus.SENDING, EmailStatus.DEFERRED]),
-    ).limit(1)
+    open_row = (
+        sa.select(SentEmail.id)
+        .where(
+            SentEmail.campaign_id == campaign_id,
+            SentEmail.status.in_([EmailStatus.QUEUED, EmailStatus.SENDING, EmailStatus.DEFERRED]),
+        )
+        .limit(1)
+    )
     if session.execute(open_row).first() is not None:
         return False
     done = session.execute(

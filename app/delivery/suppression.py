@@ -38,8 +38,14 @@ def suppress(
         from sqlalchemy.dialects.sqlite import insert
     stmt = (
         insert(Suppression)
-        .values(account_id=account_id, email=email, reason=reason, detail=detail[:1024],
-                created_at=utcnow(), expires_at=expires_at)
+        .values(
+            account_id=account_id,
+            email=email,
+            reason=reason,
+            detail=detail[:1024],
+            created_at=utcnow(),
+            expires_at=expires_at,
+        )
         .on_conflict_do_nothing(index_elements=["account_id", "email"])
     )
     return session.execute(stmt).rowcount == 1

@@ -85,7 +85,10 @@ class SmtpTransport:
         try:
             if s.security == "tls":
                 smtp = smtplib.SMTP_SSL(
-                    s.host, s.port, timeout=self.timeout, local_hostname=self.local_hostname,
+                    s.host,
+                    s.port,
+                    timeout=self.timeout,
+                    local_hostname=self.local_hostname,
                     context=ssl.create_default_context(),
                 )
             else:

@@ -22,8 +22,7 @@ def get_queue() -> Queue:
 
 def _enqueue(func: str, *args, **kwargs) -> None:
     try:
-        get_queue().enqueue(func, *args, job_timeout=JOB_TIMEOUT, result_ttl=600,
-                            failure_ttl=7 * 86400, **kwargs)
+        get_queue().enqueue(func, *args, job_timeout=JOB_TIMEOUT, result_ttl=600, failure_ttl=7 * 86400, **kwargs)
     except redis.RedisError as exc:
         log.warning("could not enqueue %s%r (the sweep will retry): %s", func, args, exc)
 

@@ -17,7 +17,23 @@ from app.models.lists import MailingList, Subscriber
 from app.models.suppression import Suppression
 
 __all__ = [
-    "Account", "ApiToken", "BodyFormat", "Campaign", "CampaignStatus", "DeliveryAttempt",
-    "EmailEvent", "EmailKind", "EmailStatus", "MailingList", "Outcome", "Role", "SentEmail", "Setting",
-    "Subscriber", "SubscriberStatus", "Suppression", "SuppressionReason", "User",
+    "Account",
+    "ApiToken",
+    "BodyFormat",
+    "Campaign",
+    "CampaignStatus",
+    "DeliveryAttempt",
+    "EmailEvent",
+    "EmailKind",
+    "EmailStatus",
+    "MailingList",
+    "Outcome",
+    "Role",
+    "SentEmail",
+    "Setting",
+    "Subscriber",
+    "SubscriberStatus",
+    "Suppression",
+    "SuppressionReason",
+    "User",
 ]

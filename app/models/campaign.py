@@ -23,9 +23,7 @@ class Campaign(db.Model):
     subject: Mapped[str] = mapped_column(sa.String(998))
     from_name: Mapped[str] = mapped_column(sa.String(200), default="")
     from_email: Mapped[str] = mapped_column(sa.String(254))
-    body_format: Mapped[BodyFormat] = mapped_column(
-        enum_column(BodyFormat, "body_format"), default=BodyFormat.MARKDOWN
-    )
+    body_format: Mapped[BodyFormat] = mapped_column(enum_column(BodyFormat, "body_format"), default=BodyFormat.MARKDOWN)
     # The source as written, and the two parts rendered from it when the campaign is saved.
     body: Mapped[str] = mapped_column(sa.Text, default="")
     html: Mapped[str] = mapped_column(sa.Text, default="")

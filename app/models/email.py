@@ -31,12 +31,8 @@ class SentEmail(db.Model):
     campaign_id: Mapped[int | None] = mapped_column(sa.ForeignKey("campaigns.id"))
     subscriber_id: Mapped[int | None] = mapped_column(sa.ForeignKey("subscribers.id"))
     recipient: Mapped[str] = mapped_column(sa.String(254))
-    kind: Mapped[EmailKind] = mapped_column(
-        enum_column(EmailKind, "email_kind"), default=EmailKind.CAMPAIGN
-    )
-    status: Mapped[EmailStatus] = mapped_column(
-        enum_column(EmailStatus, "email_status"), default=EmailStatus.QUEUED
-    )
+    kind: Mapped[EmailKind] = mapped_column(enum_column(EmailKind, "email_kind"), default=EmailKind.CAMPAIGN)
+    status: Mapped[EmailStatus] = mapped_column(enum_column(EmailStatus, "email_status"), default=EmailStatus.QUEUED)
     reason: Mapped[str | None] = mapped_column(sa.String(1024))
     # Fixed when the row is created and used for every attempt.
     message_id: Mapped[str] = mapped_column(sa.String(255), unique=True)
@@ -48,9 +44,7 @@ class SentEmail(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    attempts: Mapped[list[DeliveryAttempt]] = relationship(
-        order_by="DeliveryAttempt.id", back_populates="email"
-    )
+    attempts: Mapped[list[DeliveryAttempt]] = relationship(order_by="DeliveryAttempt.id", back_populates="email")
     events: Mapped[list[EmailEvent]] = relationship(order_by="EmailEvent.id")
 
 

@@ -19,9 +19,7 @@ class Suppression(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.id"))
     email: Mapped[str] = mapped_column(sa.String(254))
-    reason: Mapped[SuppressionReason] = mapped_column(
-        enum_column(SuppressionReason, "suppression_reason")
-    )
+    reason: Mapped[SuppressionReason] = mapped_column(enum_column(SuppressionReason, "suppression_reason"))
     detail: Mapped[str] = mapped_column(sa.String(1024), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -36,9 +36,7 @@ def _check_password(password: str) -> str:
     return password
 
 
-def create_user(
-    email: str, password: str, role: Role = Role.ADMIN, account_name: str | None = None
-) -> User:
+def create_user(email: str, password: str, role: Role = Role.ADMIN, account_name: str | None = None) -> User:
     """Create a user; a new account unless ``account_name`` names an existing one. Commits."""
     email = validation.email_address(email)
     _check_password(password)
@@ -112,8 +110,9 @@ def create_token(email: str, name: str = "cli") -> str:
     prefix = secrets.token_hex(6)
     secret = secrets.token_urlsafe(24)  # 192 bits
     db.session.add(
-        ApiToken(account_id=user.account_id, user_id=user.id, name=name[:100], prefix=prefix,
-                 secret_hash=_digest(secret))
+        ApiToken(
+            account_id=user.account_id, user_id=user.id, name=name[:100], prefix=prefix, secret_hash=_digest(secret)
+        )
     )
     db.session.commit()
     return f"{TOKEN_PREFIX}_{prefix}_{secret}"
@@ -124,9 +123,7 @@ def user_for_token(plaintext: str) -> User | None:
     parts = (plaintext or "").split("_", 2)
     if len(parts) != 3 or parts[0] != TOKEN_PREFIX:
         return None
-    token = db.session.scalar(
-        sa.select(ApiToken).where(ApiToken.prefix == parts[1], ApiToken.revoked_at.is_(None))
-    )
+    token = db.session.scalar(sa.select(ApiToken).where(ApiToken.prefix == parts[1], ApiToken.revoked_at.is_(None)))
     expected = token.secret_hash if token else _digest("-")
     if not hmac.compare_digest(expected, _digest(parts[2])) or token is None:
         return None

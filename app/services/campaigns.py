@@ -119,9 +119,11 @@ def send(account_id: int, campaign_id: int, send_at: datetime | None = None) -> 
 def start_due(now: datetime | None = None) -> list[int]:
     """Move scheduled campaigns whose time has come to sending; each starts exactly once."""
     now = now or utcnow()
-    due = list(db.session.scalars(
-        sa.select(Campaign.id).where(Campaign.status == CampaignStatus.SCHEDULED, Campaign.send_at <= now)
-    ))
+    due = list(
+        db.session.scalars(
+            sa.select(Campaign.id).where(Campaign.status == CampaignStatus.SCHEDULED, Campaign.send_at <= now)
+        )
+    )
     started = []
     for campaign_id in due:
         moved = db.session.execute(

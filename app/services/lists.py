@@ -7,7 +7,7 @@ import secrets
 import sqlalchemy as sa
 
 from app.extensions import db
-from app.models import MailingList, SentEmail, Subscriber, SubscriberStatus, Campaign
+from app.models import Campaign, MailingList, SentEmail, Subscriber, SubscriberStatus
 from app.services import validation
 from app.services.errors import Conflict, NotFound
 
@@ -41,7 +41,9 @@ def _fields(name: str | None, description: str | None) -> dict:
 
 def create(account_id: int, name: str, description: str = "", double_opt_in: bool = True) -> MailingList:
     mailing_list = MailingList(
-        account_id=account_id, public_id=secrets.token_urlsafe(12), double_opt_in=bool(double_opt_in),
+        account_id=account_id,
+        public_id=secrets.token_urlsafe(12),
+        double_opt_in=bool(double_opt_in),
         **_fields(name, description),
     )
     db.session.add(mailing_list)

@@ -61,9 +61,14 @@ def _queue_confirmation(subscriber: Subscriber) -> SentEmail:
     subscriber.confirm_nonce = secrets.token_urlsafe(16)
     subscriber.confirm_sent_at = now
     email = SentEmail(
-        account_id=subscriber.account_id, subscriber_id=subscriber.id, recipient=subscriber.email,
-        kind=EmailKind.CONFIRMATION, status=EmailStatus.QUEUED,
-        message_id=f"<{secrets.token_hex(16)}@{_message_domain()}>", created_at=now, updated_at=now,
+        account_id=subscriber.account_id,
+        subscriber_id=subscriber.id,
+        recipient=subscriber.email,
+        kind=EmailKind.CONFIRMATION,
+        status=EmailStatus.QUEUED,
+        message_id=f"<{secrets.token_hex(16)}@{_message_domain()}>",
+        created_at=now,
+        updated_at=now,
     )
     db.session.add(email)
     db.session.flush()
@@ -92,8 +97,13 @@ def add(account_id: int, list_id: int, email: str, name: str = "", status: str =
         raise Conflict(f"{address} is already on this list", "email")
     now = utcnow()
     subscriber = Subscriber(
-        account_id=account_id, list_id=mailing_list.id, email=address, name=name, status=wanted,
-        created_at=now, confirmed_at=now if wanted == SubscriberStatus.CONFIRMED else None,
+        account_id=account_id,
+        list_id=mailing_list.id,
+        email=address,
+        name=name,
+        status=wanted,
+        created_at=now,
+        confirmed_at=now if wanted == SubscriberStatus.CONFIRMED else None,
     )
     db.session.add(subscriber)
     db.session.flush()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from app.delivery import fanout
+from app.delivery.suppression import suppress
 from app.extensions import db
 from app.models import CampaignStatus, DeliveryAttempt, EmailEvent, SentEmail, SuppressionReason
-from app.delivery.suppression import suppress
 from app.services import campaigns
 from tests.factories import add_subscribers, make_campaign, make_list
 
@@ -53,8 +53,10 @@ def test_fan_out_is_idempotent_and_skips_ineligible(app, make_user):
 
     assert db.session.scalar(sa.select(sa.func.count(SentEmail.id)).where(SentEmail.campaign_id == campaign.id)) == 2
     queued_events = db.session.scalar(
-        sa.select(sa.func.count(EmailEvent.id)).where(EmailEvent.type == "queued", EmailEvent.email_id.in_(
-            sa.select(SentEmail.id).where(SentEmail.campaign_id == campaign.id)))
+        sa.select(sa.func.count(EmailEvent.id)).where(
+            EmailEvent.type == "queued",
+            EmailEvent.email_id.in_(sa.select(SentEmail.id).where(SentEmail.campaign_id == campaign.id)),
+        )
     )
     assert queued_events == 2
 
@@ -74,7 +76,9 @@ def test_replies_are_recorded_per_recipient(app, make_user, run_jobs, smtp_serve
     assert rows["user0@example.com"].status.value == "delivered"
     assert rows["user1@example.com"].status.value == "bounced"
     assert rows["user2@example.com"].status.value == "deferred"
-    attempt = db.session.scalar(sa.select(DeliveryAttempt).where(DeliveryAttempt.email_id == rows["user1@example.com"].id))
+    attempt = db.session.scalar(
+        sa.select(DeliveryAttempt).where(DeliveryAttempt.email_id == rows["user1@example.com"].id)
+    )
     assert (attempt.smtp_code, attempt.enhanced_code, attempt.outcome.value) == (550, "5.1.1", "bounced")
     assert "user unknown" in attempt.response
     from app.delivery.suppression import is_suppressed

@@ -38,7 +38,9 @@ def _settings(app, **overrides):
 
 def _statuses(campaign_id):
     db.session.expire_all()
-    return sorted(s.value for s in db.session.scalars(sa.select(SentEmail.status).where(SentEmail.campaign_id == campaign_id)))
+    return sorted(
+        s.value for s in db.session.scalars(sa.select(SentEmail.status).where(SentEmail.campaign_id == campaign_id))
+    )
 
 
 def test_a_row_is_claimed_once(app, sending_campaign):

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from app.delivery.headers import HeaderInjectionError, check_header_value
 from app.delivery.render import Content, build_message, markdown_to_html, with_unsubscribe
 
-NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 ATTACKS = [
     "Hi\r\nBcc: victim@example.com",
     "Hi\nBcc: victim@example.com",
@@ -38,7 +38,13 @@ def test_check_header_value_accepts_ordinary_text(value):
 @pytest.mark.parametrize("field", ["subject", "from_name"])
 @pytest.mark.parametrize("value", ATTACKS)
 def test_build_message_never_emits_an_injected_header(field, value):
-    fields = {"subject": "Hello", "from_name": "News", "from_email": "news@example.com", "html": "<p>x</p>", "text": "x"}
+    fields = {
+        "subject": "Hello",
+        "from_name": "News",
+        "from_email": "news@example.com",
+        "html": "<p>x</p>",
+        "text": "x",
+    }
     fields[field] = value
     with pytest.raises(HeaderInjectionError):
         build_message(Content(**fields), "to@example.com", "<id@example.com>", NOW)
@@ -60,7 +66,9 @@ def test_message_headers_and_parts():
 
 
 def test_unsubscribe_link_goes_where_the_author_put_it_or_in_a_footer():
-    html, text = with_unsubscribe("<a href='{{ unsubscribe_url }}'>leave</a>", "Leave: {{ unsubscribe_url }}", "http://u")
+    html, text = with_unsubscribe(
+        "<a href='{{ unsubscribe_url }}'>leave</a>", "Leave: {{ unsubscribe_url }}", "http://u"
+    )
     assert html == "<a href='http://u'>leave</a>" and text == "Leave: http://u"
     html, text = with_unsubscribe("<p>x</p>", "x", "http://u")
     assert 'href="http://u"' in html and text.endswith("Unsubscribe: http://u\n")

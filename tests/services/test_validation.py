@@ -12,8 +12,19 @@ from app.services.errors import ValidationFailed
 from tests.factories import make_campaign, make_list
 
 
-@pytest.mark.parametrize("value", ["", "plain", "a@", "@b.com", "a b@example.com", "x@example.com\nBcc: y@example.com",
-                                   "x@example.com\x00", "x" * 250 + "@example.com"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "",
+        "plain",
+        "a@",
+        "@b.com",
+        "a b@example.com",
+        "x@example.com\nBcc: y@example.com",
+        "x@example.com\x00",
+        "x" * 250 + "@example.com",
+    ],
+)
 def test_bad_addresses_are_refused(value):
     with pytest.raises(ValidationFailed):
         validation.email_address(value)
@@ -28,16 +39,19 @@ def owner(app, make_user):
     return make_user()
 
 
-@pytest.mark.parametrize("change,field", [
-    ({"subject": ""}, "subject"),
-    ({"subject": "a\r\nBcc: x@example.com"}, "subject"),
-    ({"from_name": "Eve\nBcc: x@example.com"}, "from_name"),
-    ({"from_email": "nope"}, "from_email"),
-    ({"from_email": "a@example.com\r\nBcc: x@example.com"}, "from_email"),
-    ({"body": ""}, "body"),
-    ({"list_id": 999999}, "list_id"),
-    ({"body_format": "pdf"}, "body_format"),
-])
+@pytest.mark.parametrize(
+    "change,field",
+    [
+        ({"subject": ""}, "subject"),
+        ({"subject": "a\r\nBcc: x@example.com"}, "subject"),
+        ({"from_name": "Eve\nBcc: x@example.com"}, "from_name"),
+        ({"from_email": "nope"}, "from_email"),
+        ({"from_email": "a@example.com\r\nBcc: x@example.com"}, "from_email"),
+        ({"body": ""}, "body"),
+        ({"list_id": 999999}, "list_id"),
+        ({"body_format": "pdf"}, "body_format"),
+    ],
+)
 def test_bad_campaigns_are_refused_and_nothing_is_written(owner, change, field):
     mailing_list = make_list(owner.account_id)
     data = {"list_id": mailing_list.id, **change}

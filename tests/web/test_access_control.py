@@ -62,7 +62,9 @@ def victim(app, make_user, run_jobs):
 
 
 @pytest.mark.parametrize("method,template", OBJECT_ROUTES)
-def test_other_account_gets_404_and_changes_nothing(app, client, auth, make_user, victim, method, template, smtp_server):
+def test_other_account_gets_404_and_changes_nothing(
+    app, client, auth, make_user, victim, method, template, smtp_server
+):
     make_user("intruder@example.com")
     auth.login("intruder@example.com", PASSWORD)
     url = template.format(**victim)
@@ -72,9 +74,18 @@ def test_other_account_gets_404_and_changes_nothing(app, client, auth, make_user
         response = client.get(url)
     else:
         token = csrf_token(client.get("/lists/new").text)
-        response = client.post(url, data={"csrf_token": token, "email": "x@example.com", "subject": "pwned",
-                                          "list_id": str(victim["list"]), "from_email": "a@example.com",
-                                          "body": "x", "body_format": "markdown"})
+        response = client.post(
+            url,
+            data={
+                "csrf_token": token,
+                "email": "x@example.com",
+                "subject": "pwned",
+                "list_id": str(victim["list"]),
+                "from_email": "a@example.com",
+                "body": "x",
+                "body_format": "markdown",
+            },
+        )
     assert response.status_code == 404
     assert _snapshot() == before
     assert len(smtp_server.received) == received
@@ -117,9 +128,16 @@ def test_campaign_cannot_target_another_accounts_list(app, client, auth, make_us
     me = db.session.scalar(sa.select(User).where(User.email == "intruder@example.com"))
     own_list(me.account_id, "Mine")
     page = client.get("/campaigns/new")
-    response = client.post("/campaigns/new", data={
-        "csrf_token": csrf_token(page.text), "list_id": str(victim["list"]), "subject": "x",
-        "from_email": "a@example.com", "body": "x", "body_format": "markdown",
-    })
+    response = client.post(
+        "/campaigns/new",
+        data={
+            "csrf_token": csrf_token(page.text),
+            "list_id": str(victim["list"]),
+            "subject": "x",
+            "from_email": "a@example.com",
+            "body": "x",
+            "body_format": "markdown",
+        },
+    )
     assert response.status_code == 200  # the form comes back with an error
     assert db.session.scalar(sa.select(sa.func.count(Campaign.id)).where(Campaign.account_id == me.account_id)) == 0

@@ -11,7 +11,9 @@ from tests.conftest import PASSWORD, csrf_token
 
 def test_register_creates_an_account_and_logs_in(client):
     page = client.get("/register")
-    response = client.post("/register", data={"email": "new@example.com", "password": PASSWORD, "csrf_token": csrf_token(page.text)})
+    response = client.post(
+        "/register", data={"email": "new@example.com", "password": PASSWORD, "csrf_token": csrf_token(page.text)}
+    )
     assert response.status_code == 302
     assert client.get("/").status_code == 200
     user = db.session.scalar(sa.select(User).where(User.email == "new@example.com"))
@@ -20,7 +22,9 @@ def test_register_creates_an_account_and_logs_in(client):
 
 def test_short_password_is_refused(client):
     page = client.get("/register")
-    client.post("/register", data={"email": "new@example.com", "password": "short", "csrf_token": csrf_token(page.text)})
+    client.post(
+        "/register", data={"email": "new@example.com", "password": "short", "csrf_token": csrf_token(page.text)}
+    )
     assert db.session.scalar(sa.select(sa.func.count(User.id))) == 0
 
 
@@ -38,8 +42,12 @@ def test_wrong_password_and_unknown_user_get_the_same_answer(client, make_user):
     make_user()
     page = client.get("/login")
     token = csrf_token(page.text)
-    wrong = client.post("/login", data={"email": "owner@example.com", "password": "nope-nope-nope", "csrf_token": token})
-    unknown = client.post("/login", data={"email": "ghost@example.com", "password": "nope-nope-nope", "csrf_token": token})
+    wrong = client.post(
+        "/login", data={"email": "owner@example.com", "password": "nope-nope-nope", "csrf_token": token}
+    )
+    unknown = client.post(
+        "/login", data={"email": "ghost@example.com", "password": "nope-nope-nope", "csrf_token": token}
+    )
     assert wrong.status_code == unknown.status_code == 200
     assert "Wrong e-mail or password" in wrong.text and "Wrong e-mail or password" in unknown.text
 
@@ -47,8 +55,10 @@ def test_wrong_password_and_unknown_user_get_the_same_answer(client, make_user):
 def test_login_ignores_next_parameter(client, make_user):
     make_user()
     page = client.get("/login?next=https://evil.example.com/")
-    response = client.post("/login?next=https://evil.example.com/", data={
-        "email": "owner@example.com", "password": PASSWORD, "csrf_token": csrf_token(page.text)})
+    response = client.post(
+        "/login?next=https://evil.example.com/",
+        data={"email": "owner@example.com", "password": PASSWORD, "csrf_token": csrf_token(page.text)},
+    )
     assert response.headers["Location"] == "/"
 
 

@@ -68,8 +68,13 @@ def test_the_whole_journey(app, client, auth, make_user, run_jobs, smtp_server):
 
     # 4. A campaign written in Markdown, sent from the dashboard.
     form = {
-        "list_id": str(mailing_list.id), "name": "", "subject": "Our first issue", "from_name": "Weekly",
-        "from_email": "news@example.com", "body_format": "markdown", "body": "# Hello\n\nThe *first* issue.",
+        "list_id": str(mailing_list.id),
+        "name": "",
+        "subject": "Our first issue",
+        "from_name": "Weekly",
+        "from_email": "news@example.com",
+        "body_format": "markdown",
+        "body": "# Hello\n\nThe *first* issue.",
     }
     response = _post_form(client, "/campaigns/new", "/campaigns/new", form)
     assert response.status_code == 302, response.text

@@ -49,7 +49,9 @@ def test_invalid_address_gets_a_clear_error_and_changes_nothing(client, mailing_
 
 
 def test_name_with_line_break_is_refused(client, mailing_list):
-    response = client.post(f"/s/{mailing_list.public_id}", data={"email": "ok@example.com", "name": "Eve\r\nBcc: x@example.com"})
+    response = client.post(
+        f"/s/{mailing_list.public_id}", data={"email": "ok@example.com", "name": "Eve\r\nBcc: x@example.com"}
+    )
     assert response.status_code == 422 and _count(Subscriber) == 0
 
 
@@ -68,7 +70,10 @@ def test_single_opt_in_confirms_at_once(app, client, make_user):
     owner = make_user("single@example.com")
     single = make_list(owner.account_id, "Single", double_opt_in=False)
     client.post(f"/s/{single.public_id}", data={"email": "now@example.com"})
-    assert db.session.scalar(sa.select(Subscriber.status).where(Subscriber.email == "now@example.com")).value == "confirmed"
+    assert (
+        db.session.scalar(sa.select(Subscriber.status).where(Subscriber.email == "now@example.com")).value
+        == "confirmed"
+    )
     assert _count(SentEmail) == 0
 
 

@@ -1,5 +1,5 @@
 from flask_wtf import FlaskForm
-from wtforms import EmailField, SelectField, StringField, TextAreaField
+from wtforms import EmailField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 
@@ -9,9 +9,13 @@ class CampaignForm(FlaskForm):
     subject = StringField("Subject", validators=[DataRequired(), Length(max=998)])
     from_name = StringField("From name", validators=[Optional(), Length(max=200)])
     from_email = EmailField("From address", validators=[DataRequired(), Length(max=254)])
-    body_format = SelectField("Format", choices=[("markdown", "Markdown"), ("html", "HTML")], default="markdown")
+    body_format = SelectField(
+        "Format", choices=[SelectChoice("markdown", "Markdown"), SelectChoice("html", "HTML")], default="markdown"
+    )
     body = TextAreaField("Body", validators=[DataRequired()])
 
     def data_for_service(self) -> dict:
-        return {key: getattr(self, key).data for key in
-                ("name", "list_id", "subject", "from_name", "from_email", "body_format", "body")}
+        return {
+            key: getattr(self, key).data
+            for key in ("name", "list_id", "subject", "from_name", "from_email", "body_format", "body")
+        }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import flash, make_response, redirect, render_template, request, url_for
+from wtforms import SelectChoice
 
 from app.extensions import db
 from app.models import CampaignStatus
@@ -17,7 +18,7 @@ LIVE = (CampaignStatus.SENDING, CampaignStatus.SCHEDULED)
 
 def _form(obj=None) -> CampaignForm:
     form = CampaignForm(obj=obj)
-    form.list_id.choices = [(m.id, m.name) for m in db.session.scalars(lists.query(account_id()))]
+    form.list_id.choices = [SelectChoice(m.id, m.name) for m in db.session.scalars(lists.query(account_id()))]
     return form
 
 
@@ -72,7 +73,9 @@ def edit(campaign_id: int):
 def _progress_context(campaign) -> dict:
     counts = campaigns.stats(campaign.id)
     return {
-        "campaign": campaign, "counts": counts, "percent": campaigns.progress(campaign, counts),
+        "campaign": campaign,
+        "counts": counts,
+        "percent": campaigns.progress(campaign, counts),
         "live": campaign.status in LIVE,
     }
 
@@ -97,7 +100,9 @@ def preview(campaign_id: int):
     campaign = campaigns.get(account_id(), campaign_id)
     response = make_response(campaign.html)
     # The body is author HTML: no scripts, no same-origin access, even if framed elsewhere.
-    response.headers["Content-Security-Policy"] = "sandbox; default-src 'none'; img-src * data:; style-src 'unsafe-inline'"
+    response.headers["Content-Security-Policy"] = (
+        "sandbox; default-src 'none'; img-src * data:; style-src 'unsafe-inline'"
+    )
     response.headers["Content-Type"] = "text/html; charset=utf-8"
     return response
 

@@ -22,6 +22,9 @@ def index():
     recent_emails = list(db.session.scalars(emails.send_log(aid, limit=10)))
     return render_template(
         "home/index.html",
-        list_count=count(MailingList), subscriber_count=count(Subscriber), campaign_count=count(Campaign),
-        recent_campaigns=recent_campaigns, recent_emails=recent_emails,
+        list_count=count(MailingList),
+        subscriber_count=count(Subscriber),
+        campaign_count=count(Campaign),
+        recent_campaigns=recent_campaigns,
+        recent_emails=recent_emails,
     )

@@ -1,5 +1,5 @@
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, EmailField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 
@@ -14,6 +14,9 @@ class SubscriberForm(FlaskForm):
     name = StringField("Name", validators=[Optional(), Length(max=200)])
     status = SelectField(
         "Status",
-        choices=[("confirmed", "Confirmed"), ("pending", "Pending (send a confirmation e-mail)")],
+        choices=[
+            SelectChoice("confirmed", "Confirmed"),
+            SelectChoice("pending", "Pending (send a confirmation e-mail)"),
+        ],
         default="confirmed",
     )

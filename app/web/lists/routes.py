@@ -25,7 +25,9 @@ def new():
     form = ListForm()
     if form.validate_on_submit():
         try:
-            mailing_list = lists.create(account_id(), form.name.data, form.description.data or "", form.double_opt_in.data)
+            mailing_list = lists.create(
+                account_id(), form.name.data, form.description.data or "", form.double_opt_in.data
+            )
         except ServiceError as exc:
             flash(exc.message, "error")
         else:
@@ -49,8 +51,13 @@ def show(list_id: int):
     rows = list(db.session.scalars(stmt.limit(PAGE + 1)))
     next_before = rows[PAGE - 1].id if len(rows) > PAGE else None
     return render_template(
-        "lists/show.html", mailing_list=mailing_list, subscribers=rows[:PAGE], counts=lists.counts(list_id),
-        status=status, next_before=next_before, form=SubscriberForm(),
+        "lists/show.html",
+        mailing_list=mailing_list,
+        subscribers=rows[:PAGE],
+        counts=lists.counts(list_id),
+        status=status,
+        next_before=next_before,
+        form=SubscriberForm(),
         subscribe_url=url_for("public.subscribe", public_id=mailing_list.public_id, _external=True),
     )
 

@@ -24,7 +24,8 @@ def _directory() -> str:
 @bp.route("/outbox")
 def index():
     return render_template(
-        "outbox/index.html", messages=devmail.messages(_directory()),
+        "outbox/index.html",
+        messages=devmail.messages(_directory()),
     )
 
 
@@ -42,7 +43,9 @@ def html(key: str):
     if message is None or message.part("html") is None:
         abort(404)
     response = make_response(message.part("html"))
-    response.headers["Content-Security-Policy"] = "sandbox; default-src 'none'; img-src * data:; style-src 'unsafe-inline'"
+    response.headers["Content-Security-Policy"] = (
+        "sandbox; default-src 'none'; img-src * data:; style-src 'unsafe-inline'"
+    )
     return response
 
 

@@ -37,7 +37,9 @@ def subscribe(public_id: str):
             "public/subscribe.html", mailing_list=mailing_list, error=exc.message, email=email, name=name
         ), 422
     # The same answer whatever the address's state: the form reveals nothing.
-    return render_template("public/subscribe_done.html", mailing_list=mailing_list, double_opt_in=mailing_list.double_opt_in)
+    return render_template(
+        "public/subscribe_done.html", mailing_list=mailing_list, double_opt_in=mailing_list.double_opt_in
+    )
 
 
 def _invalid():
@@ -65,7 +67,9 @@ def unsubscribe_page(token: str):
     subscriber = subscribers.for_unsubscribe(token)
     if subscriber is None:
         return _invalid()
-    return render_template("public/unsubscribe.html", subscriber=subscriber, mailing_list=subscribers.list_of(subscriber))
+    return render_template(
+        "public/unsubscribe.html", subscriber=subscriber, mailing_list=subscribers.list_of(subscriber)
+    )
 
 
 @bp.route("/u/<token>", methods=["POST"])

@@ -28,8 +28,14 @@ def index():
         rows, next_before, error = [], None, exc.message
     campaign_names = {c.id: c.name or c.subject for c in db.session.scalars(campaigns.query(account_id()))}
     return render_template(
-        "sendlog/index.html", emails=rows, next_before=next_before, filters=filters, error=error,
-        statuses=[s.value for s in EmailStatus], campaign_names=campaign_names, first_page=before is None,
+        "sendlog/index.html",
+        emails=rows,
+        next_before=next_before,
+        filters=filters,
+        error=error,
+        statuses=[s.value for s in EmailStatus],
+        campaign_names=campaign_names,
+        first_page=before is None,
     )
 
 
