@@ -24,7 +24,9 @@ _CHUNK = 1000
 class SweepReport:
     requeued: int = 0
     fan_out: list[int] = field(default_factory=list)
+    # Sending campaigns with queued rows (need a delivery job) and without (may be finished).
     campaigns: list[int] = field(default_factory=list)
+    idle_campaigns: list[int] = field(default_factory=list)
     emails: list[int] = field(default_factory=list)
 
 

@@ -77,7 +77,8 @@ def maintenance() -> dict:
     for campaign_id in report.fan_out:
         queue.fan_out(campaign_id)
     for campaign_id in report.campaigns:
-        if not sender.finish_if_done(db.session, campaign_id):
-            queue.deliver_campaign(campaign_id)
+        queue.deliver_campaign(campaign_id)
+    for campaign_id in report.idle_campaigns:
+        sender.finish_if_done(db.session, campaign_id)
     queue.deliver_emails(report.emails)
     return {"requeued": report.requeued, "campaigns": len(report.campaigns)}

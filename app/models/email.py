@@ -21,8 +21,9 @@ class SentEmail(db.Model):
         sa.Index("ix_sent_emails_account_id", "account_id", "id"),
         sa.Index("ix_sent_emails_account_status", "account_id", "status", "id"),
         sa.Index("ix_sent_emails_account_recipient", "account_id", "recipient", "id"),
-        # Claims and per-campaign counts.
+        # Claims and per-campaign counts, and the send log filtered by campaign.
         sa.Index("ix_sent_emails_campaign_status", "campaign_id", "status", "id"),
+        sa.Index("ix_sent_emails_campaign_id", "campaign_id", "id"),
         sa.Index("ix_sent_emails_status_lease", "status", "lease_expires_at"),
     )
 

@@ -165,6 +165,7 @@ def upgrade():
         batch_op.create_index('ix_sent_emails_account_recipient', ['account_id', 'recipient', 'id'], unique=False)
         batch_op.create_index('ix_sent_emails_account_status', ['account_id', 'status', 'id'], unique=False)
         batch_op.create_index('ix_sent_emails_campaign_status', ['campaign_id', 'status', 'id'], unique=False)
+        batch_op.create_index('ix_sent_emails_campaign_id', ['campaign_id', 'id'], unique=False)
         batch_op.create_index('ix_sent_emails_status_lease', ['status', 'lease_expires_at'], unique=False)
 
     op.create_table('delivery_attempts',
@@ -214,6 +215,7 @@ def downgrade():
     op.drop_table('delivery_attempts')
     with op.batch_alter_table('sent_emails', schema=None) as batch_op:
         batch_op.drop_index('ix_sent_emails_status_lease')
+        batch_op.drop_index('ix_sent_emails_campaign_id')
         batch_op.drop_index('ix_sent_emails_campaign_status')
         batch_op.drop_index('ix_sent_emails_account_status')
         batch_op.drop_index('ix_sent_emails_account_recipient')

@@ -58,7 +58,7 @@ def test_expired_lease_is_requeued_and_delivered_once(app, sending_campaign, run
     assert _statuses(sending_campaign.id) == ["sending"] * 5
     assert sweep(db.session, now=utcnow()).requeued == 0  # lease still valid
     report = sweep(db.session, now=utcnow() + timedelta(seconds=app.config["DELIVERY_LEASE_SECONDS"] + 1))
-    assert report.requeued == 5 and sending_campaign.id in report.campaigns
+    assert report.requeued == 5 and report.campaigns == [sending_campaign.id]
     assert _statuses(sending_campaign.id) == ["queued"] * 5
     from app.jobs import queue
 
