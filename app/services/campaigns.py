@@ -15,6 +15,7 @@ from app.models import BodyFormat, Campaign, CampaignStatus, EmailStatus, SentEm
 from app.models.base import utcnow
 from app.services import lists, validation
 from app.services.errors import Conflict, NotFound, ValidationFailed
+from app.services.scope import owned
 
 EDITABLE = ("list_id", "name", "subject", "from_email", "from_name", "body_format", "body", "html", "text")
 
@@ -27,12 +28,7 @@ def query(account_id: int, status: str | None = None) -> sa.Select:
 
 
 def get(account_id: int, campaign_id: int) -> Campaign:
-    campaign = db.session.scalar(
-        sa.select(Campaign).where(Campaign.id == campaign_id, Campaign.account_id == account_id)
-    )
-    if campaign is None:
-        raise NotFound(f"campaign {campaign_id} not found")
-    return campaign
+    return owned(Campaign, account_id, campaign_id, "campaign")
 
 
 def _apply(account_id: int, campaign: Campaign, data: dict) -> None:

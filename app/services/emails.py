@@ -7,7 +7,8 @@ from sqlalchemy.orm import selectinload
 
 from app.extensions import db
 from app.models import EmailStatus, SentEmail
-from app.services.errors import NotFound, ValidationFailed
+from app.services.errors import ValidationFailed
+from app.services.scope import owned
 
 PAGE_SIZE = 50
 
@@ -50,11 +51,6 @@ def page(stmt: sa.Select, limit: int) -> tuple[list, int | None]:
 
 
 def get(account_id: int, email_id: int) -> SentEmail:
-    email = db.session.scalar(
-        sa.select(SentEmail)
-        .where(SentEmail.id == email_id, SentEmail.account_id == account_id)
-        .options(selectinload(SentEmail.attempts), selectinload(SentEmail.events))
+    return owned(
+        SentEmail, account_id, email_id, "e-mail", selectinload(SentEmail.attempts), selectinload(SentEmail.events)
     )
-    if email is None:
-        raise NotFound(f"e-mail {email_id} not found")
-    return email

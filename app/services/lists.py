@@ -10,6 +10,7 @@ from app.extensions import db
 from app.models import Campaign, MailingList, SentEmail, Subscriber, SubscriberStatus
 from app.services import validation
 from app.services.errors import Conflict, NotFound
+from app.services.scope import owned
 
 
 def query(account_id: int) -> sa.Select:
@@ -17,12 +18,7 @@ def query(account_id: int) -> sa.Select:
 
 
 def get(account_id: int, list_id: int) -> MailingList:
-    mailing_list = db.session.scalar(
-        sa.select(MailingList).where(MailingList.id == list_id, MailingList.account_id == account_id)
-    )
-    if mailing_list is None:
-        raise NotFound(f"list {list_id} not found")
-    return mailing_list
+    return owned(MailingList, account_id, list_id, "list")
 
 
 def get_public(public_id: str) -> MailingList:

@@ -28,7 +28,8 @@ from app.models import (
 )
 from app.models.base import utcnow
 from app.services import lists, validation
-from app.services.errors import Conflict, NotFound, ValidationFailed
+from app.services.errors import Conflict, ValidationFailed
+from app.services.scope import owned
 
 CONFIRM_VALID_FOR = timedelta(days=7)
 
@@ -43,12 +44,7 @@ def query(account_id: int, list_id: int | None = None, status: str | None = None
 
 
 def get(account_id: int, subscriber_id: int) -> Subscriber:
-    subscriber = db.session.scalar(
-        sa.select(Subscriber).where(Subscriber.id == subscriber_id, Subscriber.account_id == account_id)
-    )
-    if subscriber is None:
-        raise NotFound(f"subscriber {subscriber_id} not found")
-    return subscriber
+    return owned(Subscriber, account_id, subscriber_id, "subscriber")
 
 
 def _find(list_id: int, email: str) -> Subscriber | None:
