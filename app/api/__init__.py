@@ -2,6 +2,11 @@
 
 from flask import Blueprint
 
-bp = Blueprint("api", __name__)
+from app.extensions import csrf
 
-from app.api import routes  # noqa: E402,F401
+bp = Blueprint("api", __name__)
+csrf.exempt(bp)  # bearer tokens, never cookies: there is no session to forge requests with
+
+from app.api import errors, routes  # noqa: E402,F401
+
+errors.register(bp)

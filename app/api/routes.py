@@ -1,1 +1,224 @@
-"""API routes (filled in below)."""
+"""API v1 views: each parses its input (via ``api_route``), calls a service, and serialises the answer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlalchemy as sa
+from flask import current_app, url_for
+
+from app.api.auth import account_id
+from app.api.openapi import api_route, document
+from app.api.schemas import (
+    CampaignCreate,
+    CampaignOut,
+    CampaignQuery,
+    CampaignSend,
+    CampaignUpdate,
+    EmailDetail,
+    EmailOut,
+    EmailQuery,
+    HealthOut,
+    ListCreate,
+    ListOut,
+    ListUpdate,
+    OpenApiDocument,
+    Page,
+    PageQuery,
+    SubscriberCreate,
+    SubscriberOut,
+    SubscriberQuery,
+    SubscriberUpdate,
+)
+from app.extensions import db
+from app.models import Campaign, MailingList, Subscriber
+from app.services import campaigns, emails, lists, subscribers
+
+
+def _columns(row) -> dict:
+    return {column.key: getattr(row, column.key) for column in sa.inspect(row).mapper.column_attrs}
+
+
+def _list(mailing_list: MailingList) -> dict:
+    return _columns(mailing_list) | {
+        "subscribe_url": f"{current_app.config['BASE_URL']}/s/{mailing_list.public_id}",
+        "counts": lists.counts(mailing_list.id),
+    }
+
+
+def _campaign(campaign: Campaign) -> dict:
+    return _columns(campaign) | {"stats": campaigns.stats(campaign.id)}
+
+
+def _page(rows: list, last_id: int | None, present: Callable = lambda row: row) -> dict:
+    return {"data": [present(row) for row in rows], "next_cursor": None if last_id is None else str(last_id)}
+
+
+def _keyset(stmt: sa.Select, entity, query: PageQuery, present: Callable = lambda row: row) -> dict:
+    """A page of an id-descending statement: ``cursor`` is the last id already seen."""
+    if query.cursor is not None:
+        stmt = stmt.where(entity.id < query.cursor)
+    return _page(*emails.page(stmt.limit(query.limit + 1), query.limit), present)
+
+
+# Health and this API's description
+
+
+@api_route("/health", auth=False, response=HealthOut, also={503: HealthOut})
+def health():
+    """Check the database and Redis; 503 names the one that failed."""
+    checks = {
+        "database": _check(lambda: db.session.execute(sa.text("SELECT 1"))),
+        "redis": _check(lambda: current_app.extensions["redis"].ping()),
+    }
+    healthy = all(result == "ok" for result in checks.values())
+    answer = {"status": "ok" if healthy else "degraded", **checks}
+    return answer if healthy else (answer, 503)
+
+
+def _check(probe: Callable) -> str:
+    # A health check reports any failure as text rather than failing itself.
+    try:
+        probe()
+    except Exception as exc:
+        db.session.rollback()
+        return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+    return "ok"
+
+
+@api_route("/openapi.json", auth=False, response=OpenApiDocument)
+def openapi_document():
+    """This document."""
+    server = current_app.config["BASE_URL"] + url_for("api.openapi_document").rpartition("/")[0]
+    return document(server)
+
+
+# Lists
+
+
+@api_route("/lists", query=PageQuery, response=Page[ListOut])
+def list_lists(query: PageQuery):
+    """Your mailing lists, newest first."""
+    return _keyset(lists.query(account_id()), MailingList, query, _list)
+
+
+@api_route("/lists", "POST", body=ListCreate, response=ListOut, status=201)
+def create_list(body: ListCreate):
+    """Create a mailing list."""
+    return _list(lists.create(account_id(), body.name, body.description, body.double_opt_in))
+
+
+@api_route("/lists/<int:list_id>", response=ListOut)
+def get_list(list_id: int):
+    """One mailing list with its subscriber counts."""
+    return _list(lists.get(account_id(), list_id))
+
+
+@api_route("/lists/<int:list_id>", "PATCH", body=ListUpdate, response=ListOut)
+def update_list(list_id: int, body: ListUpdate):
+    """Change a list's name, description or double opt-in."""
+    return _list(lists.update(account_id(), list_id, **body.model_dump(exclude_unset=True)))
+
+
+@api_route("/lists/<int:list_id>", "DELETE", errors=(409,))
+def delete_list(list_id: int):
+    """Delete a list no campaign has used, with its subscribers."""
+    lists.delete(account_id(), list_id)
+
+
+# Subscribers
+
+
+@api_route("/lists/<int:list_id>/subscribers", query=SubscriberQuery, response=Page[SubscriberOut])
+def list_subscribers(list_id: int, query: SubscriberQuery):
+    """A list's subscribers, newest first, optionally with one status."""
+    lists.get(account_id(), list_id)
+    status = query.status.value if query.status else None
+    stmt = subscribers.query(account_id(), list_id, status)
+    return _keyset(stmt, Subscriber, query)
+
+
+@api_route(
+    "/lists/<int:list_id>/subscribers", "POST", body=SubscriberCreate, response=SubscriberOut, status=201, errors=(409,)
+)
+def add_subscriber(list_id: int, body: SubscriberCreate):
+    """Add a subscriber; `pending` sends the confirmation e-mail."""
+    return subscribers.add(account_id(), list_id, body.email, body.name, body.status)
+
+
+@api_route("/subscribers/<int:subscriber_id>", response=SubscriberOut)
+def get_subscriber(subscriber_id: int):
+    """One subscriber."""
+    return subscribers.get(account_id(), subscriber_id)
+
+
+@api_route("/subscribers/<int:subscriber_id>", "PATCH", body=SubscriberUpdate, response=SubscriberOut)
+def update_subscriber(subscriber_id: int, body: SubscriberUpdate):
+    """Change a subscriber's name or status."""
+    status = body.status.value if body.status else None
+    return subscribers.update(account_id(), subscriber_id, body.name, status)
+
+
+@api_route("/subscribers/<int:subscriber_id>", "DELETE", errors=(409,))
+def delete_subscriber(subscriber_id: int):
+    """Delete a subscriber who has no e-mails in the send log."""
+    subscribers.delete(account_id(), subscriber_id)
+
+
+# Campaigns
+
+
+@api_route("/campaigns", query=CampaignQuery, response=Page[CampaignOut])
+def list_campaigns(query: CampaignQuery):
+    """Your campaigns, newest first, optionally with one status."""
+    stmt = campaigns.query(account_id(), query.status.value if query.status else None)
+    return _keyset(stmt, Campaign, query, _campaign)
+
+
+@api_route("/campaigns", "POST", body=CampaignCreate, response=CampaignOut, status=201)
+def create_campaign(body: CampaignCreate):
+    """Create a draft campaign."""
+    return _campaign(campaigns.create(account_id(), body.model_dump(exclude_unset=True)))
+
+
+@api_route("/campaigns/<int:campaign_id>", response=CampaignOut)
+def get_campaign(campaign_id: int):
+    """One campaign with a count of its e-mails per status."""
+    return _campaign(campaigns.get(account_id(), campaign_id))
+
+
+@api_route("/campaigns/<int:campaign_id>", "PATCH", body=CampaignUpdate, response=CampaignOut, errors=(409,))
+def update_campaign(campaign_id: int, body: CampaignUpdate):
+    """Change a draft campaign."""
+    return _campaign(campaigns.update(account_id(), campaign_id, body.model_dump(exclude_unset=True)))
+
+
+@api_route(
+    "/campaigns/<int:campaign_id>/send", "POST", body=CampaignSend, response=CampaignOut, status=202, errors=(409,)
+)
+def send_campaign(campaign_id: int, body: CampaignSend):
+    """Start a draft campaign now, or schedule it for `send_at`."""
+    return _campaign(campaigns.send(account_id(), campaign_id, body.send_at))
+
+
+# The send log
+
+
+@api_route("/emails", query=EmailQuery, response=Page[EmailOut])
+def list_emails(query: EmailQuery):
+    """The send log, newest first, filtered by campaign, status or recipient."""
+    stmt = emails.send_log(
+        account_id(),
+        campaign_id=query.campaign_id,
+        status=query.status.value if query.status else None,
+        recipient=query.recipient,
+        before_id=query.cursor,
+        limit=query.limit + 1,
+    )
+    return _page(*emails.page(stmt, query.limit))
+
+
+@api_route("/emails/<int:email_id>", response=EmailDetail)
+def get_email(email_id: int):
+    """One e-mail with its delivery attempts and timeline."""
+    return emails.get(account_id(), email_id)

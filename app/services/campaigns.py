@@ -23,7 +23,10 @@ EDITABLE = ("list_id", "name", "subject", "from_email", "from_name", "body_forma
 def query(account_id: int, status: str | None = None) -> sa.Select:
     stmt = sa.select(Campaign).where(Campaign.account_id == account_id)
     if status:
-        stmt = stmt.where(Campaign.status == CampaignStatus(status))
+        try:
+            stmt = stmt.where(Campaign.status == CampaignStatus(status))
+        except ValueError:
+            raise ValidationFailed(f"unknown status {status!r}", "status") from None
     return stmt.order_by(Campaign.id.desc())
 
 
@@ -58,6 +61,10 @@ def _apply(account_id: int, campaign: Campaign, data: dict) -> None:
         if not html and not text:
             raise ValidationFailed("give html or text (or both)", "html")
         text = text or html_to_text(html)
+    elif not ({"body", "body_format"} & data.keys()) and (campaign.html or campaign.text):
+        # The content is not part of this change: keep the saved parts, which an API caller
+        # may have given separately (a text part not derived from the HTML).
+        body, html, text = campaign.body, campaign.html, campaign.text
     else:
         body = validation.body_text(merged["body"], "body", max_bytes=max_bytes)
         if not body.strip():

@@ -39,7 +39,10 @@ def query(account_id: int, list_id: int | None = None, status: str | None = None
     if list_id is not None:
         stmt = stmt.where(Subscriber.list_id == list_id)
     if status:
-        stmt = stmt.where(Subscriber.status == SubscriberStatus(status))
+        try:
+            stmt = stmt.where(Subscriber.status == SubscriberStatus(status))
+        except ValueError:
+            raise ValidationFailed(f"unknown status {status!r}", "status") from None
     return stmt.order_by(Subscriber.id.desc())
 
 
@@ -119,7 +122,23 @@ def update(account_id: int, subscriber_id: int, name: str | None = None, status:
             new = SubscriberStatus(status)
         except ValueError:
             raise ValidationFailed("status must be pending, confirmed or unsubscribed", "status") from None
-        _set_status(subscriber, new)
+        if subscriber.status == SubscriberStatus.UNSUBSCRIBED and new == SubscriberStatus.CONFIRMED:
+            # Consent: someone who unsubscribed comes back only by confirming again.
+            raise ValidationFailed(
+                "an unsubscribed address cannot be confirmed by hand; set it to pending to send a new "
+                "confirmation e-mail",
+                "status",
+            )
+        email_row = None
+        if new == SubscriberStatus.PENDING and subscriber.status != SubscriberStatus.PENDING:
+            subscriber.status = SubscriberStatus.PENDING
+            email_row = _queue_confirmation(subscriber)
+        else:
+            _set_status(subscriber, new)
+        db.session.commit()
+        if email_row:
+            queue.deliver_emails([email_row.id])
+        return subscriber
     db.session.commit()
     return subscriber
 

@@ -64,7 +64,8 @@ def documented_schema(app, client, method: str, path: str, status: int) -> dict 
     }
     route, verb, operation = operations[endpoint.removeprefix("api.")]
     answers = operation["responses"]
-    assert str(status) in answers, f"{method.upper()} {path} answered {status}; {verb} {route} documents {sorted(answers)}"
+    documented = f"{verb.upper()} {route} documents {sorted(answers)}"
+    assert str(status) in answers, f"{method.upper()} {path} answered {status}; {documented}"
     answer = answers[str(status)]
     if "$ref" in answer:
         answer = document["components"]["responses"][answer["$ref"].rpartition("/")[2]]
@@ -114,6 +115,10 @@ def other(app, make_user):
     # The pending subscriber's confirmation e-mail: a send-log row of the other account.
     email = db.session.scalar(sa.select(SentEmail).where(SentEmail.subscriber_id == pending.id))
     return {
-        "user": user, "list": mailing_list.id, "subscriber": confirmed.id, "campaign": campaign.id,
-        "email": email.id, "token": accounts.create_token(OTHER_EMAIL),
+        "user": user,
+        "list": mailing_list.id,
+        "subscriber": confirmed.id,
+        "campaign": campaign.id,
+        "email": email.id,
+        "token": accounts.create_token(OTHER_EMAIL),
     }

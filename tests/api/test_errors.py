@@ -82,7 +82,13 @@ def test_every_rejected_field_is_named(api):
 
 @pytest.mark.parametrize(
     ("query", "field"),
-    [("limit=0", "limit"), ("limit=201", "limit"), ("limit=x", "limit"), ("cursor=abc", "cursor"), ("colour=red", "colour")],
+    [
+        ("limit=0", "limit"),
+        ("limit=201", "limit"),
+        ("limit=x", "limit"),
+        ("cursor=abc", "cursor"),
+        ("colour=red", "colour"),
+    ],
 )
 def test_invalid_query_strings_are_422(api, query, field):
     response = api.get(f"/api/v1/lists?{query}")

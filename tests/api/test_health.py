@@ -25,7 +25,8 @@ def test_redis_down_is_503_degraded(anon, app, monkeypatch):
 
     assert response.status_code == 503
     assert response.get_json() == {
-        "status": "degraded", "database": "ok",
+        "status": "degraded",
+        "database": "ok",
         "redis": "Error 111 connecting to 127.0.0.1:6379. Connection refused.",
     }
 

@@ -44,7 +44,9 @@ def test_document_is_openapi_3_1_served_without_a_token(anon):
     assert doc["openapi"] == "3.1.0"
     assert doc["servers"] == [{"url": "http://localhost/api/v1"}]
     assert doc["components"]["securitySchemes"]["bearer"] == {
-        "type": "http", "scheme": "bearer", "description": "an API token (`pr_...`)"
+        "type": "http",
+        "scheme": "bearer",
+        "description": "an API token (`pr_...`)",
     }
     assert doc["security"] == [{"bearer": []}]
 
@@ -98,7 +100,14 @@ def test_schemas_come_from_the_models(anon):
     schemas = anon.get("/api/v1/openapi.json").get_json()["components"]["schemas"]
 
     assert schemas["EmailStatus"]["enum"] == [
-        "queued", "sending", "deferred", "delivered", "bounced", "failed", "suppressed", "cancelled"
+        "queued",
+        "sending",
+        "deferred",
+        "delivered",
+        "bounced",
+        "failed",
+        "suppressed",
+        "cancelled",
     ]
     assert set(schemas["CampaignStats"]["required"]) == {*schemas["EmailStatus"]["enum"], "total"}
     assert set(schemas["SubscriberCounts"]["required"]) == {"pending", "confirmed", "unsubscribed"}
@@ -111,8 +120,16 @@ def test_document_is_built_from_operation_declarations():
         n: int
 
     operation = Operation(
-        method="PUT", rule="/things/<int:thing_id>", endpoint="put_thing", summary="Replace a thing.",
-        body=Thing, query=None, response=Thing, status=200, auth=True, errors=(409,),
+        method="PUT",
+        rule="/things/<int:thing_id>",
+        endpoint="put_thing",
+        summary="Replace a thing.",
+        body=Thing,
+        query=None,
+        response=Thing,
+        status=200,
+        auth=True,
+        errors=(409,),
     )
     doc = document("http://x/api/v1", [operation])
 

@@ -86,3 +86,26 @@ def test_only_drafts_are_sent_and_only_once(owner, run_jobs):
 
     with pytest.raises(Conflict):
         campaigns.send(owner.account_id, campaign.id)
+
+
+def test_unsubscribed_address_comes_back_only_through_confirmation(owner, run_jobs, smtp_server):
+    from app.services import subscribers
+
+    mailing_list = make_list(owner.account_id)
+    subscriber = subscribers.add(owner.account_id, mailing_list.id, "back@example.com")
+    subscribers.update(owner.account_id, subscriber.id, status="unsubscribed")
+    with pytest.raises(ValidationFailed, match="pending"):
+        subscribers.update(owner.account_id, subscriber.id, status="confirmed")
+    assert subscribers.update(owner.account_id, subscriber.id, status="pending").status.value == "pending"
+    run_jobs()
+    assert [r.rcpt_tos[0] for r in smtp_server.received] == ["back@example.com"]
+    assert "Confirm your subscription" in smtp_server.received[0].message["Subject"]
+
+
+def test_unknown_status_filters_are_validation_errors(owner):
+    from app.services import subscribers
+
+    with pytest.raises(ValidationFailed):
+        campaigns.query(owner.account_id, status="bogus")
+    with pytest.raises(ValidationFailed):
+        subscribers.query(owner.account_id, status="bogus")

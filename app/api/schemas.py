@@ -1,0 +1,271 @@
+"""Pydantic models: the request bodies and queries the API accepts and the objects it answers.
+
+They check shape only (types, required fields, unknown fields); the services own every content
+rule (addresses, header values, sizes), so each rule lives in one place. The OpenAPI document is
+generated from these same models.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    RootModel,
+    WithJsonSchema,
+    create_model,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from app.models import BodyFormat, CampaignStatus, EmailKind, EmailStatus, Outcome, SubscriberStatus
+
+PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
+
+# ISO-8601 with an explicit "+00:00" offset, which every client's parser understands.
+Timestamp = Annotated[
+    datetime,
+    PlainSerializer(lambda value: value.isoformat(), return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+
+
+class Body(BaseModel):
+    """A JSON request body: strict JSON types, and unknown fields are an error, not ignored."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class Query(BaseModel):
+    """Query-string filters: values arrive as text and are converted; unknown names are an error."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class PageQuery(Query):
+    cursor: int | None = Field(None, description="`next_cursor` of the previous page")
+    limit: int = Field(PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE, description="page size")
+
+
+class Out(BaseModel):
+    """A response object, read from a model's attributes."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+T = TypeVar("T")
+
+
+class Page(Out, Generic[T]):
+    """One page of a collection, newest first; pass ``next_cursor`` as ``cursor`` for the next."""
+
+    data: list[T]
+    next_cursor: str | None
+
+
+class ErrorDetail(Out):
+    code: str
+    message: str
+    field: str | None = Field(description="the request field at fault, when there is one")
+
+
+class ErrorOut(Out):
+    error: ErrorDetail
+
+
+class HealthOut(Out):
+    """Whether this server reaches its database and Redis."""
+
+    status: Literal["ok", "degraded"]
+    database: str = Field(description='"ok", or the error the check raised')
+    redis: str = Field(description='"ok", or the error the check raised')
+
+
+class OpenApiDocument(RootModel[dict[str, Any]]):
+    """The OpenAPI 3.1 document describing this API."""
+
+
+# Lists
+
+SubscriberCounts = create_model(
+    "SubscriberCounts", __base__=Out, **{status.value: (int, ...) for status in SubscriberStatus}
+)
+
+
+class ListCreate(Body):
+    name: str
+    description: str = ""
+    double_opt_in: bool = True
+
+
+class ListUpdate(Body):
+    name: str | None = None
+    description: str | None = None
+    double_opt_in: bool | None = None
+
+
+class ListOut(Out):
+    id: int
+    public_id: str
+    name: str
+    description: str
+    double_opt_in: bool
+    created_at: Timestamp
+    subscribe_url: str = Field(description="the public subscribe page")
+    counts: SubscriberCounts
+
+
+# Subscribers
+
+
+class SubscriberCreate(Body):
+    email: str
+    name: str = ""
+    status: Literal["pending", "confirmed"] = Field("confirmed", description="`pending` sends the confirmation e-mail")
+
+
+class SubscriberUpdate(Body):
+    name: str | None = None
+    status: SubscriberStatus | None = None
+
+
+class SubscriberQuery(PageQuery):
+    status: SubscriberStatus | None = None
+
+
+class SubscriberOut(Out):
+    id: int
+    list_id: int
+    email: str
+    name: str
+    status: SubscriberStatus
+    created_at: Timestamp
+    confirmed_at: Timestamp | None
+    unsubscribed_at: Timestamp | None
+
+
+# Campaigns
+
+CampaignStats = create_model(
+    "CampaignStats",
+    __base__=Out,
+    __doc__="How many of the campaign's e-mails are in each status, and their total.",
+    **{status.value: (int, ...) for status in EmailStatus},
+    total=(int, ...),
+)
+
+
+class CampaignFields(Body):
+    name: str | None = None
+    subject: str | None = None
+    from_email: str | None = None
+    from_name: str | None = None
+    html: str | None = None
+    text: str | None = None
+    body: str | None = Field(None, description="the source, instead of html and text")
+    body_format: BodyFormat | None = Field(None, description="how `body` is written (default markdown)")
+
+    @model_validator(mode="after")
+    def _one_kind_of_content(self):
+        given = self.model_fields_set
+        if {"html", "text"} & given and {"body", "body_format"} & given:
+            raise PydanticCustomError("content", "give html and/or text, or body, not both")
+        return self
+
+
+class CampaignCreate(CampaignFields):
+    list_id: int
+    subject: str
+    from_email: str
+
+    @model_validator(mode="after")
+    def _some_content(self):
+        if not {"html", "text", "body"} & self.model_fields_set:
+            raise PydanticCustomError("content", "give html or text (or both)")
+        return self
+
+
+class CampaignUpdate(CampaignFields):
+    list_id: int | None = None
+
+
+class CampaignQuery(PageQuery):
+    status: CampaignStatus | None = None
+
+
+class CampaignSend(Body):
+    send_at: AwareDatetime | None = Field(None, description="start then (with a UTC offset); omit to start now")
+
+
+class CampaignOut(Out):
+    id: int
+    list_id: int
+    name: str
+    subject: str
+    from_email: str
+    from_name: str
+    status: CampaignStatus
+    send_at: Timestamp | None
+    created_at: Timestamp
+    started_at: Timestamp | None
+    finished_at: Timestamp | None
+    body_format: BodyFormat
+    body: str
+    html: str
+    text: str
+    stats: CampaignStats
+
+
+# The send log
+
+
+class EmailQuery(PageQuery):
+    campaign_id: int | None = None
+    status: EmailStatus | None = None
+    recipient: str | None = None
+
+
+class AttemptOut(Out):
+    number: int
+    started_at: Timestamp
+    provider: str
+    host: str
+    smtp_code: int | None
+    enhanced_code: str | None
+    response: str
+    outcome: Outcome
+    duration_ms: int
+
+
+class EventOut(Out):
+    type: str
+    at: Timestamp
+    detail: str
+
+
+class EmailOut(Out):
+    id: int
+    recipient: str
+    campaign_id: int | None
+    subscriber_id: int | None
+    kind: EmailKind
+    status: EmailStatus
+    reason: str | None
+    message_id: str
+    attempt_count: int
+    created_at: Timestamp
+    updated_at: Timestamp
+    sent_at: Timestamp | None
+
+
+class EmailDetail(EmailOut):
+    """One e-mail with its delivery attempts and its timeline."""
+
+    attempts: list[AttemptOut]
+    events: list[EventOut]

@@ -1,0 +1,95 @@
+"""Another account's ids answer 404 (never 403) on every API route that names an object.
+
+The census enumerates the API's routes: a new route with an id in its path fails here until it
+has a case.
+"""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from app.api.openapi import OPERATIONS
+from app.extensions import db
+from app.models import Campaign, MailingList, SentEmail, Subscriber
+from tests.factories import make_list
+
+# (method, path template, body) for every API route whose path names an object.
+OBJECT_ROUTES = [
+    ("GET", "/api/v1/lists/{list}", None),
+    ("PATCH", "/api/v1/lists/{list}", {"name": "Mine now"}),
+    ("DELETE", "/api/v1/lists/{list}", None),
+    ("GET", "/api/v1/lists/{list}/subscribers", None),
+    ("POST", "/api/v1/lists/{list}/subscribers", {"email": "spy@example.com", "status": "pending"}),
+    ("GET", "/api/v1/subscribers/{subscriber}", None),
+    ("PATCH", "/api/v1/subscribers/{subscriber}", {"status": "unsubscribed"}),
+    ("DELETE", "/api/v1/subscribers/{subscriber}", None),
+    ("GET", "/api/v1/campaigns/{campaign}", None),
+    ("PATCH", "/api/v1/campaigns/{campaign}", {"subject": "Mine now"}),
+    ("POST", "/api/v1/campaigns/{campaign}/send", None),
+    ("GET", "/api/v1/emails/{email}", None),
+]
+
+
+def test_census_every_object_route_has_a_case():
+    covered = {(method, template.split("{")[0].removeprefix("/api/v1")) for method, template, _ in OBJECT_ROUTES}
+    missing = [
+        f"{op.method} {op.rule}"
+        for op in OPERATIONS
+        if op.path_params and (op.method, op.rule.split("<")[0]) not in covered
+    ]
+    assert not missing, f"API object routes without an access-control case: {missing}"
+
+
+def _snapshot() -> list:
+    return [
+        list(db.session.execute(sa.select(MailingList.id, MailingList.name).order_by(MailingList.id))),
+        list(db.session.execute(sa.select(Subscriber.id, Subscriber.name, Subscriber.status).order_by(Subscriber.id))),
+        list(db.session.execute(sa.select(Campaign.id, Campaign.subject, Campaign.status).order_by(Campaign.id))),
+        list(db.session.execute(sa.select(SentEmail.id, SentEmail.status).order_by(SentEmail.id))),
+    ]
+
+
+@pytest.mark.parametrize(("method", "template", "body"), OBJECT_ROUTES)
+def test_other_accounts_objects_are_404_and_unchanged(api, other, run_jobs, smtp_server, method, template, body):
+    run_jobs()
+    received = len(smtp_server.received)
+    before = _snapshot()
+
+    response = getattr(api, method.lower())(template.format(**other), json=body)
+
+    assert response.status_code == 404
+    assert response.get_json()["error"]["code"] == "not_found"
+    run_jobs()
+    db.session.expire_all()
+    assert _snapshot() == before
+    assert len(smtp_server.received) == received
+
+
+@pytest.mark.parametrize(("method", "template", "body"), OBJECT_ROUTES)
+def test_the_owner_reaches_the_same_routes(api, anon, other, method, template, body):
+    """The control: with the other account's own token the same requests do not 404."""
+    response = getattr(anon, method.lower())(
+        template.format(**other), json=body, headers={"Authorization": f"Bearer {other['token']}"}
+    )
+
+    assert response.status_code != 404, response.get_json()
+
+
+def test_collections_show_only_your_own_objects(api, owner, other):
+    mine = make_list(owner.account_id, "Mine")
+
+    assert [item["id"] for item in api.get("/api/v1/lists").get_json()["data"]] == [mine.id]
+    assert api.get("/api/v1/campaigns").get_json()["data"] == []
+    assert api.get("/api/v1/emails").get_json()["data"] == []
+    assert api.get(f"/api/v1/emails?campaign_id={other['campaign']}").get_json()["data"] == []
+
+
+def test_a_campaign_cannot_use_another_accounts_list(api, other):
+    response = api.post(
+        "/api/v1/campaigns",
+        json={"list_id": other["list"], "subject": "Hi", "from_email": "me@example.com", "text": "Hi"},
+    )
+
+    assert response.status_code == 422
+    assert response.get_json()["error"]["field"] == "list_id"
