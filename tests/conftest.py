@@ -62,7 +62,10 @@ def _app(smtp_server):
             with db.engine.begin() as conn:
                 conn.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
         upgrade()
-    return app
+    yield app
+    conn = app.extensions["redis"]
+    if hasattr(conn, "socket_file"):  # the embedded server: stop it, leave nothing running
+        conn.shutdown(save=False)
 
 
 def _empty_database() -> None:
