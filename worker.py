@@ -17,7 +17,8 @@ from rq import Queue, Worker
 
 from app import create_app
 
-MAINTENANCE_INTERVAL = 30  # seconds; the sweep runs once per interval however many workers run
+# The sweep runs once per MAINTENANCE_INTERVAL however many workers run: whoever takes this
+# lock (SET NX EX interval) enqueues it.
 MAINTENANCE_LOCK = "postroom:maintenance:lock"
 log = logging.getLogger("postroom.worker")
 
@@ -27,9 +28,10 @@ def maintenance_ticker(app, stop: threading.Event) -> None:
     from app.jobs import queue
 
     conn = app.extensions["redis"]
-    while not stop.wait(5):
+    interval = app.config["MAINTENANCE_INTERVAL"]
+    while not stop.wait(min(5, interval / 3)):
         try:
-            if conn.set(MAINTENANCE_LOCK, "1", nx=True, ex=MAINTENANCE_INTERVAL):
+            if conn.set(MAINTENANCE_LOCK, "1", nx=True, ex=interval):
                 with app.app_context():
                     queue.maintenance()
         except redis.RedisError as exc:

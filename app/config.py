@@ -71,7 +71,10 @@ def load_settings(instance: Path | None = None) -> dict:
         "DELIVERY_MAX_AGE": int(os.environ.get("DELIVERY_MAX_AGE", "259200")),
         "DELIVERY_BATCH_SIZE": int(os.environ.get("DELIVERY_BATCH_SIZE", "100")),
         "DELIVERY_CONCURRENCY": int(os.environ.get("DELIVERY_CONCURRENCY", "4")),
-        "DELIVERY_LEASE_SECONDS": int(os.environ.get("DELIVERY_LEASE_SECONDS", "300")),
+        # Short and renewed while a batch is sent: a dead worker's rows are free within ~1.5 minutes.
+        "DELIVERY_LEASE_SECONDS": int(os.environ.get("DELIVERY_LEASE_SECONDS", "60")),
+        "FANOUT_CHUNK": int(os.environ.get("FANOUT_CHUNK", "20000")),
+        "MAINTENANCE_INTERVAL": int(os.environ.get("POSTROOM_MAINTENANCE_INTERVAL", "30")),
         "SMTP_TIMEOUT": float(os.environ.get("SMTP_TIMEOUT", "30")),
         "WEBHOOK_ALLOW_PRIVATE": os.environ.get("WEBHOOK_ALLOW_PRIVATE", "0") == "1",
         "RQ_QUEUE": os.environ.get("RQ_QUEUE", "postroom"),

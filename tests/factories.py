@@ -34,3 +34,23 @@ def make_campaign(account_id: int, list_id: int | None = None, **overrides):
     }
     data.update(overrides)
     return campaigns.create(account_id, data)
+
+
+def bulk_subscribers(account_id: int, list_id: int, count: int, domain: str = "example.com") -> None:
+    """Many confirmed subscribers in one statement (for fault and load tests)."""
+    import sqlalchemy as sa
+
+    from app.extensions import db
+    from app.models import Subscriber
+    from app.models.base import utcnow
+
+    now = utcnow()
+    db.session.execute(
+        sa.insert(Subscriber),
+        [
+            {"account_id": account_id, "list_id": list_id, "email": f"r{i}@{domain}", "name": "",
+             "status": SubscriberStatus.CONFIRMED, "created_at": now, "confirmed_at": now}
+            for i in range(count)
+        ],
+    )
+    db.session.commit()

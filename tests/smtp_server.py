@@ -34,6 +34,8 @@ class ScriptedHandler:
 
     replies: dict[str, str] = field(default_factory=dict)
     received: list[Received] = field(default_factory=list)
+    # Recipients whose next message is stored and then answered by hanging up (once each).
+    hang_up_after_data: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_DATA(self, server, session, envelope):
@@ -43,6 +45,9 @@ class ScriptedHandler:
             return reply
         with self.lock:
             self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
+            if rcpt in self.hang_up_after_data:
+                self.hang_up_after_data.discard(rcpt)
+                server.transport.close()
         return "250 2.0.0 OK queued"
 
 
@@ -65,6 +70,7 @@ class SmtpServer:
 
     def reset(self) -> None:
         self.handler.replies.clear()
+        self.handler.hang_up_after_data.clear()
         self.handler.received.clear()
 
     def start(self) -> SmtpServer:

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app import links
+from app.delivery import failpoints
 from app.delivery.classify import classify
 from app.delivery.ledger import transition
 from app.delivery.render import Content, build_message, with_unsubscribe
@@ -31,12 +32,14 @@ from app.models import (
     Campaign,
     CampaignStatus,
     DeliveryAttempt,
+    EmailEvent,
     EmailKind,
     EmailStatus,
     MailingList,
     Outcome,
     SentEmail,
     Subscriber,
+    SubscriberStatus,
     SuppressionReason,
 )
 from app.models.base import utcnow
@@ -96,7 +99,45 @@ def claim(
         now=now,
     )
     session.commit()
+    if claimed:
+        failpoints.hit("after_claim")
     return token, claimed
+
+
+class _Lease:
+    """Keeps a batch's lease alive while it is being sent, so only dead workers lose theirs."""
+
+    def __init__(self, session: Session, settings: EngineSettings, token: str):
+        self.session, self.settings, self.token = session, settings, token
+        self.renewed = time.monotonic()
+
+    def renew_if_due(self) -> None:
+        """Extend the lease of the rows still held (in the caller's transaction) every third of it."""
+        if time.monotonic() - self.renewed < self.settings.lease_seconds / 3:
+            return
+        self.session.execute(
+            sa.update(SentEmail)
+            .where(SentEmail.lease_token == self.token, SentEmail.status == EmailStatus.SENDING)
+            .values(lease_expires_at=utcnow() + timedelta(seconds=self.settings.lease_seconds))
+            .execution_options(synchronize_session=False)
+        )
+        self.renewed = time.monotonic()
+
+
+class _CampaignGate:
+    """Answers "may this campaign still send?", asking the database at most once a second."""
+
+    def __init__(self, session: Session, campaign_id: int | None):
+        self.session, self.campaign_id = session, campaign_id
+        self.checked, self.open = 0.0, True
+
+    def allows(self) -> bool:
+        if self.campaign_id is None:
+            return True
+        if time.monotonic() - self.checked >= 1.0:
+            status = self.session.execute(sa.select(Campaign.status).where(Campaign.id == self.campaign_id)).scalar()
+            self.open, self.checked = status == CampaignStatus.SENDING, time.monotonic()
+        return self.open
 
 
 class _Contents:
@@ -176,11 +217,19 @@ def deliver_batch(
     token, ids = claim(session, settings, campaign_id=campaign_id, email_ids=email_ids)
     result.claimed = len(ids)
     if ids:
-        contents = _Contents(session, settings)
+        contents, lease, gate = (
+            _Contents(session, settings),
+            _Lease(session, settings, token),
+            _CampaignGate(session, campaign_id),
+        )
         with transport_factory(settings) as transport:
             for position, email_id in enumerate(ids):
+                if not gate.allows():
+                    # Paused or cancelled mid-batch: hand the untouched rows back.
+                    _requeue(session, ids[position:], token, "released")
+                    break
                 try:
-                    if _deliver_one(session, settings, transport, contents, email_id, token):
+                    if _deliver_one(session, settings, transport, contents, email_id, token, lease):
                         result.delivered += 1
                 except ConnectFailed as exc:
                     # No message reached the server: the rest go back without costing an attempt.
@@ -198,28 +247,32 @@ def _deliver_one(
     contents: _Contents,
     email_id: int,
     token: str,
+    lease: _Lease,
 ) -> bool:
     email = session.get(SentEmail, email_id)
     mine = [SentEmail.lease_token == token]
-    if is_suppressed(session, email.account_id, email.recipient):
-        transition(
-            session,
-            [email.id],
-            EmailStatus.SUPPRESSED,
-            "suppressed",
-            detail="address is on the suppression list",
-            where=mine,
-        )
+    blocked = _blocked(session, email)
+    if blocked:
+        transition(session, [email.id], EmailStatus.SUPPRESSED, "suppressed", detail=blocked, where=mine)
         session.commit()
         return False
     content = contents.for_email(email)
     started = utcnow()
     data = build_message(content, email.recipient, email.message_id, started)
     clock = time.monotonic()
+    unknown = False
     try:
         reply = transport.send(_bounce_address(content), email.recipient, data)
     except ConnectionLost as exc:
-        reply = Reply(None, f"connection lost before the server replied: {exc}")
+        unknown = exc.after_data
+        if unknown:
+            # The whole message left us and no reply came: it may have been delivered. We retry
+            # (at least once) and say so on the timeline; a duplicate here is counted, not hidden.
+            reply = Reply(None, f"no reply after the end of DATA; outcome unknown: {exc}")
+        else:
+            reply = Reply(None, f"connection lost before the message was sent: {exc}")
+    if reply.code is not None and 200 <= reply.code < 300:
+        failpoints.hit("after_250_before_commit")
     duration_ms = int((time.monotonic() - clock) * 1000)
     verdict = classify(reply.code, reply.text)
     number = email.attempt_count + 1
@@ -251,11 +304,25 @@ def _deliver_one(
             values["reason"] = reply.text[:1024]
     else:
         values["reason"] = reply.text[:1024]
+    if unknown:
+        session.add(EmailEvent(email_id=email.id, type="unknown_outcome", at=utcnow(), detail=reply.text[:1024]))
     moved = transition(session, [email.id], target, target.value, detail=detail, values=values, where=mine)
     if moved and verdict.suppress:
         suppress(session, email.account_id, email.recipient, SuppressionReason.HARD_BOUNCE, detail)
+    lease.renew_if_due()
     session.commit()
     return bool(moved) and target == EmailStatus.DELIVERED
+
+
+def _blocked(session: Session, email: SentEmail) -> str | None:
+    """Why this row must not be sent now (checked again just before sending), or None."""
+    if is_suppressed(session, email.account_id, email.recipient):
+        return "address is on the suppression list"
+    if email.kind == EmailKind.CAMPAIGN:
+        status = session.execute(sa.select(Subscriber.status).where(Subscriber.id == email.subscriber_id)).scalar()
+        if status != SubscriberStatus.CONFIRMED:
+            return f"subscriber is {status.value if status else 'gone'}"
+    return None
 
 
 def _bounce_address(content: Content) -> str:
@@ -279,6 +346,18 @@ def _release(session: Session, settings: EngineSettings, ids: list[int], token: 
         },
         where=[SentEmail.lease_token == token],
         now=now,
+    )
+    session.commit()
+
+
+def _requeue(session: Session, ids: list[int], token: str, event: str) -> None:
+    transition(
+        session,
+        ids,
+        EmailStatus.QUEUED,
+        event,
+        values={"lease_token": None, "lease_expires_at": None},
+        where=[SentEmail.lease_token == token],
     )
     session.commit()
 

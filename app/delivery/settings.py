@@ -14,7 +14,7 @@ class EngineSettings:
     provider_name: str
     mail_from: str
     batch_size: int = 100
-    lease_seconds: int = 300
+    lease_seconds: int = 60
     retry_schedule: tuple[int, ...] = (300, 600, 1200, 2400, 4800, 9600, 14400)
     max_age: int = 259200
     smtp_timeout: float = 30.0

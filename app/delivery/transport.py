@@ -8,12 +8,16 @@ reply when there was one, e.g. a 421).
 
 from __future__ import annotations
 
+import re
 import smtplib
 import ssl
 from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from app.delivery import failpoints
+
 SECURITY_MODES = ("none", "starttls", "tls")
+_DOT_LINE = re.compile(rb"(?m)^\.")
 
 
 @dataclass(frozen=True)
@@ -59,7 +63,15 @@ class ConnectFailed(Exception):
 
 
 class ConnectionLost(Exception):
-    """The connection ended before the server gave a final reply for a message."""
+    """The connection ended before the server gave a final reply for a message.
+
+    ``after_data`` is True when the whole message, final dot included, had been sent: the
+    server may have accepted it, so a retry may deliver a duplicate.
+    """
+
+    def __init__(self, message: str, after_data: bool = False):
+        super().__init__(message)
+        self.after_data = after_data
 
 
 def _reply(code: int, msg: bytes | str) -> Reply:
@@ -112,6 +124,7 @@ class SmtpTransport:
         if self._smtp is None:
             self.connect()
         smtp = self._smtp
+        sent_body = False
         try:
             code, msg = smtp.mail(mail_from)
             if code != 250:
@@ -121,13 +134,22 @@ class SmtpTransport:
             if code not in (250, 251):
                 smtp.rset()
                 return _reply(code, msg)
-            code, msg = smtp.data(data)
+            failpoints.hit("before_data")
+            code, msg = smtp.docmd("data")
+            if code != 354:
+                smtp.rset()
+                return _reply(code, msg)
+            # smtplib.data() in two steps, so we know whether the final dot left us.
+            body = _DOT_LINE.sub(b"..", data)
+            if not body.endswith(b"\r\n"):
+                body += b"\r\n"
+            smtp.send(body + b".\r\n")
+            sent_body = True
+            code, msg = smtp.getreply()
             return _reply(code, msg)
-        except smtplib.SMTPDataError as exc:  # refused DATA (no 354)
-            return _reply(exc.smtp_code, exc.smtp_error)
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             self._drop()
-            raise ConnectionLost(str(exc) or "connection closed") from exc
+            raise ConnectionLost(str(exc) or "connection closed", after_data=sent_body) from exc
 
     def _drop(self) -> None:
         if self._smtp is not None:

@@ -145,7 +145,7 @@ def fan_out(campaign_id: int) -> int:
     campaign = db.session.get(Campaign, campaign_id)
     if campaign is None or campaign.status != CampaignStatus.SENDING:
         return 0
-    added = fanout.fan_out(db.session, campaign)
+    added = fanout.fan_out(db.session, campaign, chunk=current_app.config["FANOUT_CHUNK"])
     if campaign.fanned_out_at is None:
         campaign.fanned_out_at = utcnow()
     db.session.commit()
