@@ -27,6 +27,7 @@ class SweepReport:
     # Sending campaigns with queued rows (need a delivery job) and without (may be finished).
     campaigns: list[int] = field(default_factory=list)
     idle_campaigns: list[int] = field(default_factory=list)
+    cancelled: list[int] = field(default_factory=list)
     emails: list[int] = field(default_factory=list)
 
 
@@ -68,6 +69,18 @@ def sweep(session: Session, now: datetime | None = None) -> SweepReport:
     sending = sa.select(Campaign.id).where(Campaign.status == CampaignStatus.SENDING)
     report.fan_out = list(session.execute(sending.where(Campaign.fanned_out_at.is_(None))).scalars())
     report.campaigns = list(session.execute(sending.where(Campaign.fanned_out_at.is_not(None))).scalars())
+    # Rows of cancelled campaigns that were in flight and came back (lease expired).
+    report.cancelled = list(
+        session.execute(
+            sa.select(SentEmail.campaign_id)
+            .join(Campaign, Campaign.id == SentEmail.campaign_id)
+            .where(
+                Campaign.status == CampaignStatus.CANCELLED,
+                SentEmail.status.in_([EmailStatus.QUEUED, EmailStatus.DEFERRED]),
+            )
+            .distinct()
+        ).scalars()
+    )
     report.emails = list(
         session.execute(
             sa.select(SentEmail.id)

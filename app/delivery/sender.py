@@ -45,6 +45,7 @@ from app.models import (
 from app.models.base import utcnow
 
 TransportFactory = Callable[[EngineSettings], SmtpTransport]
+GATE_SECONDS = 1.0  # how stale a batch's view of "paused / cancelled" may be
 
 _STATUS_FOR = {
     Outcome.DELIVERED: EmailStatus.DELIVERED,
@@ -134,7 +135,7 @@ class _CampaignGate:
     def allows(self) -> bool:
         if self.campaign_id is None:
             return True
-        if time.monotonic() - self.checked >= 1.0:
+        if time.monotonic() - self.checked >= GATE_SECONDS:
             status = self.session.execute(sa.select(Campaign.status).where(Campaign.id == self.campaign_id)).scalar()
             self.open, self.checked = status == CampaignStatus.SENDING, time.monotonic()
         return self.open

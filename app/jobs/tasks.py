@@ -80,5 +80,7 @@ def maintenance() -> dict:
         queue.deliver_campaign(campaign_id)
     for campaign_id in report.idle_campaigns:
         sender.finish_if_done(db.session, campaign_id)
+    for campaign_id in report.cancelled:
+        campaigns.cancel_open_rows(campaign_id)
     queue.deliver_emails(report.emails)
     return {"requeued": report.requeued, "campaigns": len(report.campaigns)}

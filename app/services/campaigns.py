@@ -7,7 +7,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from flask import current_app
 
-from app.delivery import fanout
+from app.delivery import fanout, ledger
 from app.delivery.render import html_to_text, markdown_to_html
 from app.extensions import db
 from app.jobs import queue
@@ -117,6 +117,72 @@ def send(account_id: int, campaign_id: int, send_at: datetime | None = None) -> 
     if not scheduled:
         queue.fan_out(campaign.id)
     return campaign
+
+
+def _move(
+    account_id: int, campaign_id: int, sources: tuple[CampaignStatus, ...], target: CampaignStatus, verb: str, **values
+) -> Campaign:
+    """Compare-and-set the campaign's status; Conflict when it is not in one of ``sources``."""
+    campaign = get(account_id, campaign_id)
+    moved = db.session.execute(
+        sa.update(Campaign)
+        .where(Campaign.id == campaign.id, Campaign.status.in_(sources))
+        .values(status=target, **values)
+    ).rowcount
+    db.session.commit()
+    db.session.refresh(campaign)
+    if not moved:
+        raise Conflict(f"campaign is {campaign.status.value}; it cannot be {verb}")
+    return campaign
+
+
+def pause(account_id: int, campaign_id: int) -> Campaign:
+    """Stop claiming new rows; e-mails already handed to a server finish and are recorded."""
+    return _move(account_id, campaign_id, (CampaignStatus.SENDING,), CampaignStatus.PAUSED, "paused")
+
+
+def resume(account_id: int, campaign_id: int) -> Campaign:
+    """Carry on with the rows not yet terminal (never re-sending a terminal one)."""
+    campaign = _move(account_id, campaign_id, (CampaignStatus.PAUSED,), CampaignStatus.SENDING, "resumed")
+    if campaign.fanned_out_at is None:
+        queue.fan_out(campaign.id)
+    else:
+        queue.deliver_campaign(campaign.id, current_app.config["DELIVERY_CONCURRENCY"])
+    return campaign
+
+
+def cancel(account_id: int, campaign_id: int) -> Campaign:
+    """Stop for good: rows not yet handed to a server become ``cancelled``."""
+    campaign = _move(
+        account_id,
+        campaign_id,
+        (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED, CampaignStatus.SENDING, CampaignStatus.PAUSED),
+        CampaignStatus.CANCELLED,
+        "cancelled",
+        finished_at=utcnow(),
+    )
+    cancel_open_rows(campaign.id)
+    return campaign
+
+
+def cancel_open_rows(campaign_id: int, chunk: int = 1000) -> int:
+    """Move a cancelled campaign's queued and deferred rows to ``cancelled``, a chunk per commit."""
+    total = 0
+    waiting = (EmailStatus.QUEUED, EmailStatus.DEFERRED)
+    while True:
+        ids = list(
+            db.session.scalars(
+                sa.select(SentEmail.id)
+                .where(SentEmail.campaign_id == campaign_id, SentEmail.status.in_(waiting))
+                .limit(chunk)
+            )
+        )
+        if not ids:
+            return total
+        total += len(
+            ledger.transition(db.session, ids, EmailStatus.CANCELLED, "cancelled", detail="campaign cancelled")
+        )
+        db.session.commit()
 
 
 def start_due(now: datetime | None = None) -> list[int]:

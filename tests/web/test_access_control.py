@@ -26,6 +26,9 @@ OBJECT_ROUTES = [
     ("GET", "/campaigns/{campaign}/progress"),
     ("GET", "/campaigns/{campaign}/preview"),
     ("POST", "/campaigns/{campaign}/send"),
+    ("POST", "/campaigns/{campaign}/pause"),
+    ("POST", "/campaigns/{campaign}/resume"),
+    ("POST", "/campaigns/{campaign}/cancel"),
     ("GET", "/emails/{email}"),
 ]
 

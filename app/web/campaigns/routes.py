@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from flask import flash, make_response, redirect, render_template, request, url_for
 from wtforms import SelectChoice
 
 from app.extensions import db
 from app.models import CampaignStatus
 from app.services import campaigns, lists
-from app.services.errors import ServiceError
+from app.services.errors import ServiceError, ValidationFailed
 from app.web.access import account_id
 from app.web.campaigns import bp
 from app.web.campaigns.forms import CampaignForm
@@ -107,13 +109,63 @@ def preview(campaign_id: int):
     return response
 
 
+def _send_at() -> datetime | None:
+    """The optional schedule from the send form: a ``datetime-local`` value read as UTC."""
+    raw = (request.form.get("send_at") or "").strip()
+    if not raw:
+        return None
+    try:
+        return datetime.fromisoformat(raw).replace(tzinfo=UTC)
+    except ValueError:
+        raise ValidationFailed("the send time must look like 2026-12-01T09:00", "send_at") from None
+
+
 @bp.route("/campaigns/<int:campaign_id>/send", methods=["POST"])
 def send(campaign_id: int):
     campaign = campaigns.get(account_id(), campaign_id)  # NotFound -> 404, not a flash
     try:
-        campaign = campaigns.send(account_id(), campaign.id)
+        campaign = campaigns.send(account_id(), campaign.id, _send_at())
     except ServiceError as exc:
         flash(exc.message, "error")
     else:
-        flash(f"Sending “{campaign.subject}”.", "success")
+        scheduled = campaign.status == CampaignStatus.SCHEDULED
+        flash(
+            f"“{campaign.subject}” "
+            + (f"scheduled for {campaign.send_at:%Y-%m-%d %H:%M} UTC." if scheduled else "is sending."),
+            "success",
+        )
     return redirect(url_for("campaigns.show", campaign_id=campaign_id))
+
+
+def _lifecycle(action, done: str):
+    def view(campaign_id: int):
+        campaigns.get(account_id(), campaign_id)  # NotFound -> 404
+        try:
+            action(account_id(), campaign_id)
+        except ServiceError as exc:
+            flash(exc.message, "error")
+        else:
+            flash(done, "success")
+        return redirect(url_for("campaigns.show", campaign_id=campaign_id))
+
+    return view
+
+
+bp.add_url_rule(
+    "/campaigns/<int:campaign_id>/pause",
+    "pause",
+    _lifecycle(campaigns.pause, "Paused. Nothing new is handed to the mail server until you resume."),
+    methods=["POST"],
+)
+bp.add_url_rule(
+    "/campaigns/<int:campaign_id>/resume",
+    "resume",
+    _lifecycle(campaigns.resume, "Resumed: sending to everyone not yet reached."),
+    methods=["POST"],
+)
+bp.add_url_rule(
+    "/campaigns/<int:campaign_id>/cancel",
+    "cancel",
+    _lifecycle(campaigns.cancel, "Cancelled. E-mails not yet sent will not be."),
+    methods=["POST"],
+)
