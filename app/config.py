@@ -73,6 +73,8 @@ def load_settings(instance: Path | None = None) -> dict:
         "DELIVERY_CONCURRENCY": int(os.environ.get("DELIVERY_CONCURRENCY", "4")),
         # Short and renewed while a batch is sent: a dead worker's rows are free within ~1.5 minutes.
         "DELIVERY_LEASE_SECONDS": int(os.environ.get("DELIVERY_LEASE_SECONDS", "60")),
+        # Attempts and events of e-mails finished longer ago than this are pruned (0 keeps all).
+        "RETENTION_DAYS": int(os.environ.get("RETENTION_DAYS", "180")),
         "FANOUT_CHUNK": int(os.environ.get("FANOUT_CHUNK", "20000")),
         "MAINTENANCE_INTERVAL": int(os.environ.get("POSTROOM_MAINTENANCE_INTERVAL", "30")),
         "SMTP_TIMEOUT": float(os.environ.get("SMTP_TIMEOUT", "30")),

@@ -51,6 +51,38 @@ def _requeue(session: Session, condition, event: str, now: datetime) -> int:
             return total
 
 
+def prune(session: Session, older_than: datetime, chunk: int = 5000) -> int:
+    """Delete attempts and events of terminal e-mails last changed before ``older_than``.
+
+    The ``sent_emails`` row itself stays (status, reason, Message-ID): the ledger keeps its
+    answer to "was this sent?", only the detail goes. Chunked so no transaction grows large.
+    """
+    from app.models import DeliveryAttempt, EmailEvent
+    from app.models.enums import TERMINAL_EMAIL_STATUSES
+
+    terminal = [s.value for s in TERMINAL_EMAIL_STATUSES]
+    total = 0
+    while True:
+        ids = list(
+            session.execute(
+                sa.select(SentEmail.id)
+                .where(SentEmail.updated_at < older_than, SentEmail.status.in_(terminal))
+                .where(
+                    sa.or_(
+                        sa.exists().where(EmailEvent.email_id == SentEmail.id),
+                        sa.exists().where(DeliveryAttempt.email_id == SentEmail.id),
+                    )
+                )
+                .limit(chunk)
+            ).scalars()
+        )
+        if not ids:
+            return total
+        total += session.execute(sa.delete(DeliveryAttempt).where(DeliveryAttempt.email_id.in_(ids))).rowcount
+        total += session.execute(sa.delete(EmailEvent).where(EmailEvent.email_id.in_(ids))).rowcount
+        session.commit()
+
+
 def sweep(session: Session, now: datetime | None = None) -> SweepReport:
     now = now or utcnow()
     report = SweepReport()

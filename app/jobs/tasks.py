@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
+from datetime import timedelta
 
 from flask import current_app, has_app_context
 
@@ -11,6 +12,7 @@ from app.delivery import maintenance as sweeper
 from app.delivery import sender
 from app.delivery.settings import EngineSettings
 from app.extensions import db
+from app.models.base import utcnow
 from app.jobs import queue
 from app.services import campaigns
 
@@ -82,5 +84,8 @@ def maintenance() -> dict:
         sender.finish_if_done(db.session, campaign_id)
     for campaign_id in report.cancelled:
         campaigns.cancel_open_rows(campaign_id)
+    days = current_app.config["RETENTION_DAYS"]
+    if days:
+        sweeper.prune(db.session, utcnow() - timedelta(days=days))
     queue.deliver_emails(report.emails)
     return {"requeued": report.requeued, "campaigns": len(report.campaigns)}

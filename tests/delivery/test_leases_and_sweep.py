@@ -149,3 +149,21 @@ def test_transition_table_refuses_leaving_a_terminal_status(app, sending_campaig
         ledger.transition(db.session, ids, EmailStatus.QUEUED, "requeued", from_statuses=[EmailStatus.DELIVERED])
     # The one exit: a late bounce.
     assert len(ledger.transition(db.session, ids, EmailStatus.BOUNCED, "bounced")) == 5
+
+
+def test_retention_prunes_detail_of_old_finished_mail_only(app, sending_campaign, run_jobs):
+    from app.delivery.maintenance import prune
+    from app.models import DeliveryAttempt
+
+    from app.jobs import queue
+
+    queue.deliver_campaign(sending_campaign.id)
+    run_jobs()
+    open_id = db.session.scalar(sa.select(SentEmail.id).limit(1))
+    db.session.execute(sa.update(SentEmail).where(SentEmail.id == open_id).values(status=EmailStatus.DEFERRED))
+    db.session.commit()
+    assert prune(db.session, utcnow() - timedelta(days=1)) == 0  # nothing old yet
+    removed = prune(db.session, utcnow() + timedelta(seconds=1))
+    assert removed == 4 * 4  # 4 finished e-mails: 1 attempt + 3 events each
+    assert db.session.scalar(sa.select(sa.func.count(SentEmail.id))) == 5  # the ledger rows stay
+    assert db.session.scalar(sa.select(sa.func.count(DeliveryAttempt.id))) == 1  # the open one keeps its detail
