@@ -12,8 +12,8 @@ from app.delivery import maintenance as sweeper
 from app.delivery import sender
 from app.delivery.settings import EngineSettings
 from app.extensions import db
-from app.models.base import utcnow
 from app.jobs import queue
+from app.models.base import utcnow
 from app.services import campaigns
 
 _app = None

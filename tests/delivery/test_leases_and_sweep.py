@@ -153,9 +153,8 @@ def test_transition_table_refuses_leaving_a_terminal_status(app, sending_campaig
 
 def test_retention_prunes_detail_of_old_finished_mail_only(app, sending_campaign, run_jobs):
     from app.delivery.maintenance import prune
-    from app.models import DeliveryAttempt
-
     from app.jobs import queue
+    from app.models import DeliveryAttempt
 
     queue.deliver_campaign(sending_campaign.id)
     run_jobs()
