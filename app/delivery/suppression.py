@@ -29,23 +29,28 @@ def suppress(
     detail: str = "",
     expires_at: datetime | None = None,
 ) -> bool:
-    """Add ``email`` to the account's suppression list; False when it was already there."""
+    """Add ``email`` to the account's suppression list; False when it was already (actively) there.
+
+    A row whose expiry has passed is renewed with the new reason, as if it were new.
+    """
     email = email.lower()
+    now = utcnow()
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    stmt = (
-        insert(Suppression)
-        .values(
-            account_id=account_id,
-            email=email,
-            reason=reason,
-            detail=detail[:1024],
-            created_at=utcnow(),
-            expires_at=expires_at,
-        )
-        .on_conflict_do_nothing(index_elements=["account_id", "email"])
+    stmt = insert(Suppression).values(
+        account_id=account_id, email=email, reason=reason, detail=detail[:1024], created_at=now, expires_at=expires_at
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["account_id", "email"],
+        set_={
+            "reason": stmt.excluded.reason,
+            "detail": stmt.excluded.detail,
+            "created_at": stmt.excluded.created_at,
+            "expires_at": stmt.excluded.expires_at,
+        },
+        where=sa.and_(Suppression.expires_at.is_not(None), Suppression.expires_at <= now),
     )
     return session.execute(stmt).rowcount == 1
