@@ -1,6 +1,7 @@
 """Postroom background processes.
 
 python worker.py            an RQ worker (plus its share of the periodic maintenance)
+python worker.py --inbound  the inbound listener for bounces and complaints (INBOUND_SMTP)
 python worker.py --catcher  the development SMTP catcher (used when SMTP_URL is unset)
 """
 
@@ -76,11 +77,16 @@ def run_catcher() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--catcher", action="store_true", help="run the development SMTP catcher")
+    parser.add_argument("--inbound", action="store_true", help="run the inbound bounce and complaint listener")
     parser.add_argument("--burst", action="store_true", help="exit when the queue is empty")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    if args.catcher:
+    if args.inbound:
+        from app import inbound
+
+        inbound.run(create_app())
+    elif args.catcher:
         run_catcher()
     else:
         run_worker(burst=args.burst)

@@ -64,6 +64,9 @@ def load_settings(instance: Path | None = None) -> dict:
         # Sender of the mails Postroom writes itself (subscription confirmations).
         "MAIL_FROM": os.environ.get("MAIL_FROM", "Postroom <noreply@postroom.localhost>"),
         "INBOUND_SMTP": os.environ.get("INBOUND_SMTP", "127.0.0.1:2525"),
+        # Envelope senders become bounces+<id>-<mac>@BOUNCE_DOMAIN (VERP) when set; its MX must
+        # reach the inbound listener. Unset, bounces go to the campaign's From address.
+        "BOUNCE_DOMAIN": os.environ.get("BOUNCE_DOMAIN") or None,
         "DELIVERY_RETRY_SCHEDULE": _int_list(
             os.environ.get("DELIVERY_RETRY_SCHEDULE", "300,600,1200,2400,4800,9600,14400"),
             "DELIVERY_RETRY_SCHEDULE",

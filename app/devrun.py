@@ -36,6 +36,7 @@ def main() -> int:
     manager.add_process("web", f"{PYTHON} -m flask --app wsgi run --host 127.0.0.1 --port {port}", env=env)
     for number in range(1, workers + 1):
         manager.add_process(f"worker.{number}", f"{PYTHON} worker.py", env=env)
+    manager.add_process("inbound", f"{PYTHON} worker.py --inbound", env=env)
     if not env.get("SMTP_URL"):
         manager.add_process("catcher", f"{PYTHON} worker.py --catcher", env=env)
     print(f"Postroom: open http://127.0.0.1:{port} (Ctrl-C stops everything)", flush=True)

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app import links
-from app.delivery import failpoints
+from app.delivery import failpoints, verp
 from app.delivery.classify import classify
 from app.delivery.ledger import transition
 from app.delivery.render import Content, build_message, with_unsubscribe
@@ -263,7 +263,7 @@ def _deliver_one(
     clock = time.monotonic()
     unknown = False
     try:
-        reply = transport.send(_bounce_address(content), email.recipient, data)
+        reply = transport.send(_bounce_address(settings, content, email), email.recipient, data)
     except ConnectionLost as exc:
         unknown = exc.after_data
         if unknown:
@@ -301,7 +301,9 @@ def _deliver_one(
         if age >= settings.max_age:
             target, values["reason"] = EmailStatus.FAILED, "expired"
         else:
-            values["next_attempt_at"] = started + timedelta(seconds=_retry_delay(settings, number))
+            # The schedule is a floor; a server that asks for a longer wait gets it.
+            wait = max(_retry_delay(settings, number), verdict.retry_after or 0)
+            values["next_attempt_at"] = started + timedelta(seconds=wait)
             values["reason"] = reply.text[:1024]
     else:
         values["reason"] = reply.text[:1024]
@@ -326,7 +328,10 @@ def _blocked(session: Session, email: SentEmail) -> str | None:
     return None
 
 
-def _bounce_address(content: Content) -> str:
+def _bounce_address(settings: EngineSettings, content: Content, email: SentEmail) -> str:
+    """The envelope sender: this row's VERP return path when a bounce domain is configured."""
+    if settings.bounce_domain:
+        return verp.return_path(settings.secret_key, email.id, settings.bounce_domain)
     return content.from_email
 
 

@@ -18,6 +18,7 @@ class EngineSettings:
     retry_schedule: tuple[int, ...] = (300, 600, 1200, 2400, 4800, 9600, 14400)
     max_age: int = 259200
     smtp_timeout: float = 30.0
+    bounce_domain: str | None = None
 
     @classmethod
     def from_config(cls, config: Mapping) -> EngineSettings:
@@ -33,4 +34,5 @@ class EngineSettings:
             retry_schedule=tuple(config["DELIVERY_RETRY_SCHEDULE"]),
             max_age=config["DELIVERY_MAX_AGE"],
             smtp_timeout=config["SMTP_TIMEOUT"],
+            bounce_domain=config.get("BOUNCE_DOMAIN"),
         )
