@@ -222,3 +222,102 @@ def list_emails(query: EmailQuery):
 def get_email(email_id: int):
     """One e-mail with its delivery attempts and timeline."""
     return emails.get(account_id(), email_id)
+
+
+# Providers and delivery status
+
+from datetime import UTC, datetime  # noqa: E402
+
+from app.api.schemas import ProviderCreate, ProviderOut, ProviderUpdate, StatusOut  # noqa: E402
+from app.models import Provider  # noqa: E402
+from app.services import providers  # noqa: E402
+
+
+def _warmup(state) -> dict | None:
+    return None if state.warmup is None else vars(state.warmup)
+
+
+def _provider(state: providers.ProviderState) -> dict:
+    provider = state.provider
+    return _columns(provider) | {
+        "smtp_url": provider.redacted_url,
+        "warmup": provider.warmup,
+        "breaker": state.breaker,
+        "sent_today": state.sent_today,
+        "cap_today": state.cap_today,
+        "warmup_today": _warmup(state),
+    }
+
+
+def _live(provider: Provider) -> dict:
+    return _provider(providers.live_states([provider], current_app.extensions["redis"])[0])
+
+
+@api_route("/providers", query=PageQuery, response=Page[ProviderOut])
+def list_providers(query: PageQuery):
+    """Your SMTP providers, newest first, with today's numbers; passwords are never shown."""
+    stmt = providers.query(account_id())
+    if query.cursor is not None:
+        stmt = stmt.where(Provider.id < query.cursor)
+    rows, last_id = emails.page(stmt.limit(query.limit + 1), query.limit)
+    return _page(providers.live_states(rows, current_app.extensions["redis"]), last_id, _provider)
+
+
+@api_route("/providers", "POST", body=ProviderCreate, response=ProviderOut, status=201)
+def create_provider(body: ProviderCreate):
+    """Add an SMTP provider (relay); a warm-up schedule starts today."""
+    return _live(providers.create(account_id(), **body.model_dump()))
+
+
+@api_route("/providers/<int:provider_id>", response=ProviderOut)
+def get_provider(provider_id: int):
+    """One provider with its breaker, today's sends and today's cap."""
+    return _live(providers.get(account_id(), provider_id))
+
+
+@api_route("/providers/<int:provider_id>", "PATCH", body=ProviderUpdate, response=ProviderOut)
+def update_provider(provider_id: int, body: ProviderUpdate):
+    """Change a provider; null removes a limit; leave `smtp_url` out to keep the password."""
+    changes = body.model_dump(exclude_unset=True)
+    restart = changes.pop("restart_warmup", False)
+    return _live(providers.update(account_id(), provider_id, restart_warmup=restart, **changes))
+
+
+@api_route("/providers/<int:provider_id>", "DELETE")
+def delete_provider(provider_id: int):
+    """Delete a provider; past attempts keep its name."""
+    providers.delete(account_id(), provider_id)
+
+
+def _moment(epoch: float | None) -> datetime | None:
+    return None if epoch is None else datetime.fromtimestamp(epoch, UTC)
+
+
+def _breaker(gate, labels: dict) -> dict:
+    times = {"opened_at": _moment(gate.opened_at), "retry_at": _moment(gate.retry_at)}
+    return vars(gate) | times | {"kind": gate.kind, "target": gate.target, "label": labels.get(gate.name, gate.target)}
+
+
+@api_route("/status", response=StatusOut)
+def delivery_status():
+    """Queues, workers, circuit breakers, rate limits and providers, as your account sees them."""
+    report = providers.status(account_id(), current_app.extensions["redis"])
+    return report | {
+        "breakers": [_breaker(gate, report["labels"]) for gate in report["breakers"]],
+        "buckets": [vars(bucket) for bucket in report["buckets"]],
+        "providers": [
+            {
+                "id": state.id,
+                "name": state.name,
+                "enabled": state.provider.enabled if state.provider else True,
+                "breaker": state.breaker,
+                "sent_today": state.sent_today,
+                "cap_today": state.cap_today,
+                "warmup_today": _warmup(state),
+            }
+            for state in report["providers"]
+        ],
+        "recent_failures": [
+            _columns(attempt) | {"recipient": recipient} for attempt, recipient in report["recent_failures"]
+        ],
+    }

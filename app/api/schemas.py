@@ -269,3 +269,120 @@ class EmailDetail(EmailOut):
 
     attempts: list[AttemptOut]
     events: list[EventOut]
+
+
+# Providers and delivery status
+
+BreakerStateName = Literal["closed", "open", "half_open", "unknown"]
+
+
+class ProviderCreate(Body):
+    name: str
+    smtp_url: str = Field(description="`smtp://user:password@host:port?security=none|starttls|tls`")
+    priority: int = Field(0, description="lower is tried first")
+    weight: int = Field(1, description="share of the mail among providers of the same priority; 0 is a standby")
+    max_per_second: float | None = Field(None, description="messages a second; null for no limit")
+    daily_cap: int | None = Field(None, description="messages a UTC day; null for no limit")
+    warmup: list[int] | str | None = Field(
+        None, description='daily caps for the first days, from today: `[50, 100, 200]` or `"50,100,200"`'
+    )
+    enabled: bool = True
+
+
+class ProviderUpdate(Body):
+    name: str | None = None
+    smtp_url: str | None = Field(None, description="leave out to keep the current URL and password")
+    priority: int | None = None
+    weight: int | None = None
+    max_per_second: float | None = Field(None, description="null removes the limit")
+    daily_cap: int | None = Field(None, description="null removes the cap")
+    warmup: list[int] | str | None = Field(None, description="a new schedule (starts today if none ran), or null")
+    enabled: bool | None = None
+    restart_warmup: bool = Field(False, description="start the warm-up schedule again from today")
+
+
+class WarmupOut(Out):
+    """Where a provider is in its warm-up schedule."""
+
+    day: int = Field(description="today's day of the schedule, from 1")
+    days: int
+    cap: int = Field(description="today's cap")
+
+
+class ProviderOut(Out):
+    id: int
+    name: str
+    smtp_url: str = Field(description="the URL with its password shown as `***`")
+    priority: int
+    weight: int
+    max_per_second: float | None
+    daily_cap: int | None
+    warmup: list[int] | None
+    warmup_started_at: Timestamp | None
+    enabled: bool
+    created_at: Timestamp
+    breaker: BreakerStateName = Field(description="the provider's circuit breaker")
+    sent_today: int | None = Field(description="messages sent through it this UTC day (null: unknown)")
+    cap_today: int | None = Field(description="today's cap, warm-up included (null: none)")
+    warmup_today: WarmupOut | None
+
+
+class QueueOut(Out):
+    name: str
+    queued: int
+    started: int
+    failed: int
+
+
+class WorkerOut(Out):
+    name: str
+    state: str
+    queues: list[str]
+    current_job: str | None = Field(description="the function the worker is running, if any")
+
+
+class BreakerOut(Out):
+    name: str
+    kind: Literal["domain", "provider"]
+    target: str = Field(description="the recipient domain, or the provider id (`default` for the instance's)")
+    label: str = Field(description="the recipient domain, or the provider's name")
+    state: BreakerStateName
+    failures: int = Field(description="failures within the breaker's window")
+    opened_at: Timestamp | None
+    retry_at: Timestamp | None = Field(description="when an open breaker lets one probe through")
+
+
+class BucketOut(Out):
+    name: str = Field(description="`domain:<domain>` or `provider:<id>`")
+    rate: float = Field(description="tokens (messages) a second")
+    burst: int
+    tokens: float
+
+
+class ProviderStatusOut(Out):
+    id: int | None = Field(description="null for the instance's default provider")
+    name: str
+    enabled: bool
+    breaker: BreakerStateName
+    sent_today: int | None
+    cap_today: int | None
+    warmup_today: WarmupOut | None
+
+
+class FailureOut(AttemptOut):
+    email_id: int
+    recipient: str
+
+
+class StatusOut(Out):
+    """Delivery as your account sees it: shared queues and workers, your providers, the breakers
+    and rate limits of the domains you have mail for, and your latest failed attempts."""
+
+    redis: str = Field(description='"ok", or why Redis could not be read (the lists are then empty)')
+    queues: list[QueueOut]
+    workers: list[WorkerOut]
+    breakers: list[BreakerOut]
+    buckets: list[BucketOut]
+    providers: list[ProviderStatusOut]
+    domain_limits: dict[str, float] = Field(description="configured messages a second per domain; `*` for others")
+    recent_failures: list[FailureOut]

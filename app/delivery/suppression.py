@@ -53,4 +53,5 @@ def suppress(
         },
         where=sa.and_(Suppression.expires_at.is_not(None), Suppression.expires_at <= now),
     )
-    return session.execute(stmt).rowcount == 1
+    # Whether a row was written, read from RETURNING: rowcount is not reliable for upserts.
+    return session.execute(stmt.returning(Suppression.id)).first() is not None

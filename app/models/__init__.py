@@ -14,6 +14,7 @@ from app.models.enums import (
     SuppressionReason,
 )
 from app.models.lists import MailingList, Subscriber
+from app.models.provider import Provider  # noqa: F401
 from app.models.suppression import Suppression
 
 __all__ = [

@@ -11,7 +11,8 @@ import sqlalchemy as sa
 
 from app.api.openapi import OPERATIONS
 from app.extensions import db
-from app.models import Campaign, MailingList, SentEmail, Subscriber
+from app.models import Campaign, MailingList, Provider, SentEmail, Subscriber
+from app.services import providers
 from tests.factories import make_list
 
 # (method, path template, body) for every API route whose path names an object.
@@ -28,7 +29,17 @@ OBJECT_ROUTES = [
     ("PATCH", "/api/v1/campaigns/{campaign}", {"subject": "Mine now"}),
     ("POST", "/api/v1/campaigns/{campaign}/send", None),
     ("GET", "/api/v1/emails/{email}", None),
+    ("GET", "/api/v1/providers/{provider}", None),
+    ("PATCH", "/api/v1/providers/{provider}", {"name": "Mine now", "smtp_url": "smtp://spy.test"}),
+    ("DELETE", "/api/v1/providers/{provider}", None),
 ]
+
+
+@pytest.fixture
+def other(other):
+    """The other account of conftest, with an SMTP provider too."""
+    provider = providers.create(other["user"].account_id, "Their relay", "smtp://them:pw@relay.test:25")
+    return other | {"provider": provider.id}
 
 
 def test_census_every_object_route_has_a_case():
@@ -47,6 +58,7 @@ def _snapshot() -> list:
         list(db.session.execute(sa.select(Subscriber.id, Subscriber.name, Subscriber.status).order_by(Subscriber.id))),
         list(db.session.execute(sa.select(Campaign.id, Campaign.subject, Campaign.status).order_by(Campaign.id))),
         list(db.session.execute(sa.select(SentEmail.id, SentEmail.status).order_by(SentEmail.id))),
+        list(db.session.execute(sa.select(Provider.id, Provider.name, Provider.smtp_url).order_by(Provider.id))),
     ]
 
 

@@ -10,8 +10,8 @@ import pytest
 import sqlalchemy as sa
 
 from app.extensions import db
-from app.models import Campaign, SentEmail, Subscriber
-from app.services import campaigns
+from app.models import Campaign, Provider, SentEmail, Subscriber, Suppression
+from app.services import campaigns, providers, suppressions
 from tests.conftest import PASSWORD, csrf_token
 from tests.factories import add_subscribers, make_campaign, make_list
 
@@ -30,6 +30,10 @@ OBJECT_ROUTES = [
     ("POST", "/campaigns/{campaign}/resume"),
     ("POST", "/campaigns/{campaign}/cancel"),
     ("GET", "/emails/{email}"),
+    ("POST", "/suppressions/{suppression}/delete"),
+    ("GET", "/providers/{provider}/edit"),
+    ("POST", "/providers/{provider}/edit"),
+    ("POST", "/providers/{provider}/delete"),
 ]
 
 
@@ -56,11 +60,15 @@ def victim(app, make_user, run_jobs):
     campaigns.send(owner.account_id, sent.id)
     run_jobs()
     draft = make_campaign(owner.account_id, mailing_list.id, subject="Draft")
+    suppression = suppressions.add(owner.account_id, "blocked@example.com")
+    provider = providers.create(owner.account_id, "Victim relay", "smtp://victim:pw@relay.test:25")
     return {
         "list": mailing_list.id,
         "subscriber": db.session.scalar(sa.select(Subscriber.id).limit(1)),
         "campaign": draft.id,
         "email": db.session.scalar(sa.select(SentEmail.id).limit(1)),
+        "suppression": suppression.id,
+        "provider": provider.id,
     }
 
 
@@ -101,6 +109,8 @@ def _snapshot():
         [(c.id, c.status, c.subject) for c in db.session.scalars(sa.select(Campaign).order_by(Campaign.id))],
         [(s.id, s.status) for s in db.session.scalars(sa.select(Subscriber).order_by(Subscriber.id))],
         db.session.scalar(sa.select(sa.func.count(SentEmail.id))),
+        [(p.id, p.name, p.smtp_url, p.enabled) for p in db.session.scalars(sa.select(Provider).order_by(Provider.id))],
+        db.session.scalar(sa.select(sa.func.count(Suppression.id))),
     )
 
 
