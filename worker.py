@@ -40,6 +40,25 @@ def maintenance_ticker(app, stop: threading.Event) -> None:
             stop.wait(10)
 
 
+def rebuild_breakers(app) -> None:
+    """Re-open breakers for domains and providers that were failing before a restart."""
+    from app.delivery import breaker
+    from app.delivery.settings import EngineSettings
+    from app.extensions import db
+
+    with app.app_context():
+        try:
+            opened = breaker.rebuild_from_attempts(
+                db.session,
+                app.extensions["redis"],
+                default_provider=EngineSettings.from_config(app.config).provider_name,
+            )
+            if opened:
+                log.info("circuit breakers re-opened from recent attempts: %s", opened)
+        finally:
+            db.session.remove()
+
+
 def run_worker(burst: bool = False) -> None:
     from app.jobs import tasks
 
@@ -50,6 +69,7 @@ def run_worker(burst: bool = False) -> None:
     threading.Thread(target=maintenance_ticker, args=(app, stop), daemon=True).start()
     while True:
         try:
+            rebuild_breakers(app)
             worker = Worker([Queue(app.config["RQ_QUEUE"], connection=conn)], connection=conn)
             worker.work(burst=burst, logging_level="INFO", with_scheduler=False)
             break

@@ -79,6 +79,8 @@ def load_settings(instance: Path | None = None) -> dict:
         # Attempts and events of e-mails finished longer ago than this are pruned (0 keeps all).
         "RETENTION_DAYS": int(os.environ.get("RETENTION_DAYS", "180")),
         "FANOUT_CHUNK": int(os.environ.get("FANOUT_CHUNK", "20000")),
+        # Messages per second per recipient domain, e.g. "gmail.com=20,outlook.com=10".
+        "DOMAIN_RATE_LIMITS": os.environ.get("DOMAIN_RATE_LIMITS", ""),
         "MAINTENANCE_INTERVAL": int(os.environ.get("POSTROOM_MAINTENANCE_INTERVAL", "30")),
         "SMTP_TIMEOUT": float(os.environ.get("SMTP_TIMEOUT", "30")),
         "WEBHOOK_ALLOW_PRIVATE": os.environ.get("WEBHOOK_ALLOW_PRIVATE", "0") == "1",

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parseaddr
 
+import redis
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
@@ -25,6 +26,7 @@ from app.delivery import failpoints, verp
 from app.delivery.classify import classify
 from app.delivery.ledger import transition
 from app.delivery.render import Content, build_message, with_unsubscribe
+from app.delivery.routing import Routing
 from app.delivery.settings import EngineSettings
 from app.delivery.suppression import is_suppressed, suppress
 from app.delivery.transport import ConnectFailed, ConnectionLost, Reply, SmtpSettings, SmtpTransport
@@ -89,6 +91,14 @@ def claim(
         # Concurrent claimers skip each other's rows instead of queueing on the locks.
         stmt = stmt.with_for_update(skip_locked=True)
     candidates = list(session.execute(stmt).scalars())
+    if email_ids is not None and candidates:
+        # A batch goes through one account's providers: other accounts' rows wait for their own job.
+        account = session.execute(sa.select(SentEmail.account_id).where(SentEmail.id == candidates[0])).scalar()
+        candidates = list(
+            session.execute(
+                sa.select(SentEmail.id).where(SentEmail.id.in_(candidates), SentEmail.account_id == account)
+            ).scalars()
+        )
     token = secrets.token_hex(8)
     claimed = transition(
         session,
@@ -208,8 +218,13 @@ def deliver_batch(
     campaign_id: int | None = None,
     email_ids: list[int] | None = None,
     transport_factory: TransportFactory = default_transport,
+    conn: redis.Redis | None = None,
 ) -> BatchResult:
-    """Claim one batch and deliver it; ``more`` tells whether queued rows remain."""
+    """Claim one batch and deliver it; ``more`` tells whether queued rows remain.
+
+    With a Redis connection the batch obeys the shared limits (``routing``): provider choice
+    and failover, per-domain and per-provider token buckets and circuit breakers.
+    """
     result = BatchResult()
     if campaign_id is not None:
         status = session.execute(sa.select(Campaign.status).where(Campaign.id == campaign_id)).scalar()
@@ -218,27 +233,80 @@ def deliver_batch(
     token, ids = claim(session, settings, campaign_id=campaign_id, email_ids=email_ids)
     result.claimed = len(ids)
     if ids:
-        contents, lease, gate = (
-            _Contents(session, settings),
-            _Lease(session, settings, token),
-            _CampaignGate(session, campaign_id),
-        )
-        with transport_factory(settings) as transport:
-            for position, email_id in enumerate(ids):
-                if not gate.allows():
-                    # Paused or cancelled mid-batch: hand the untouched rows back.
-                    _requeue(session, ids[position:], token, "released")
-                    break
-                try:
-                    if _deliver_one(session, settings, transport, contents, email_id, token, lease):
-                        result.delivered += 1
-                except ConnectFailed as exc:
-                    # No message reached the server: the rest go back without costing an attempt.
-                    _release(session, settings, ids[position:], token, exc.reply)
-                    break
+        account_id = session.execute(sa.select(SentEmail.account_id).where(SentEmail.id == ids[0])).scalar()
+        routing = Routing(session, conn, settings, account_id)
+        result.delivered = _send_batch(session, settings, routing, transport_factory, ids, token, campaign_id)
     if campaign_id is not None:
         result.more = _has_queued(session, campaign_id)
     return result
+
+
+MAX_FAILOVERS = 2  # further providers tried in one batch after a failed connect
+
+
+def _send_batch(
+    session: Session,
+    settings: EngineSettings,
+    routing: Routing,
+    factory: TransportFactory,
+    ids: list[int],
+    token: str,
+    campaign_id: int | None,
+) -> int:
+    """Send the claimed rows in order over as few connections as the providers allow."""
+    contents, lease, gate = (
+        _Contents(session, settings),
+        _Lease(session, settings, token),
+        _CampaignGate(session, campaign_id),
+    )
+    delivered, failovers, position = 0, 0, 0
+    transport = routing.open(factory)
+    try:
+        while position < len(ids):
+            if transport is None:
+                _release(
+                    session,
+                    settings,
+                    ids[position:],
+                    token,
+                    "every provider is blocked (breaker open or daily cap reached)",
+                )
+                break
+            if not gate.allows():
+                # Paused or cancelled mid-batch: hand the untouched rows back.
+                _requeue(session, ids[position:], token, "released")
+                break
+            try:
+                sent, switch = _deliver_one(
+                    session, settings, transport, contents, ids[position], token, lease, routing
+                )
+            except ConnectFailed as exc:
+                # No message reached the server, so no attempt is counted. Fail over to the next
+                # provider (its breaker now knows); when there is none, the rest wait.
+                routing.connect_failed()
+                transport.close()
+                failovers += 1
+                if routing.conn is None or failovers > MAX_FAILOVERS:
+                    transport = None
+                    _release(
+                        session,
+                        settings,
+                        ids[position:],
+                        token,
+                        f"could not connect: {exc.reply.code or '-'} {exc.reply.text}",
+                    )
+                    break
+                transport = routing.open(factory)
+                continue
+            delivered += sent
+            position += 1
+            if switch:  # daily cap reached or provider breaker opened: choose again
+                transport.close()
+                transport = routing.open(factory)
+    finally:
+        if transport is not None:
+            transport.close()
+    return delivered
 
 
 def _deliver_one(
@@ -249,14 +317,21 @@ def _deliver_one(
     email_id: int,
     token: str,
     lease: _Lease,
-) -> bool:
+    routing: Routing,
+) -> tuple[bool, bool]:
+    """Send one row; answer (delivered, choose the provider again)."""
     email = session.get(SentEmail, email_id)
     mine = [SentEmail.lease_token == token]
     blocked = _blocked(session, email)
     if blocked:
         transition(session, [email.id], EmailStatus.SUPPRESSED, "suppressed", detail=blocked, where=mine)
         session.commit()
-        return False
+        return False, False
+    domain = email.recipient.rpartition("@")[2].lower()
+    wait, why = routing.admit(domain)
+    if wait:
+        _release(session, settings, [email.id], token, why, delay=wait)
+        return False, False
     content = contents.for_email(email)
     started = utcnow()
     data = build_message(content, email.recipient, email.message_id, started)
@@ -276,13 +351,14 @@ def _deliver_one(
         failpoints.hit("after_250_before_commit")
     duration_ms = int((time.monotonic() - clock) * 1000)
     verdict = classify(reply.code, reply.text)
+    switch = routing.record(domain, reply, verdict)
     number = email.attempt_count + 1
     session.add(
         DeliveryAttempt(
             email_id=email.id,
             number=number,
             started_at=started,
-            provider=settings.provider_name,
+            provider=routing.provider_name,
             host=transport.host,
             smtp_code=reply.code,
             enhanced_code=verdict.enhanced_code,
@@ -314,7 +390,7 @@ def _deliver_one(
         suppress(session, email.account_id, email.recipient, SuppressionReason.HARD_BOUNCE, detail)
     lease.renew_if_due()
     session.commit()
-    return bool(moved) and target == EmailStatus.DELIVERED
+    return bool(moved) and target == EmailStatus.DELIVERED, switch
 
 
 def _blocked(session: Session, email: SentEmail) -> str | None:
@@ -335,20 +411,22 @@ def _bounce_address(settings: EngineSettings, content: Content, email: SentEmail
     return content.from_email
 
 
-def _release(session: Session, settings: EngineSettings, ids: list[int], token: str, reply: Reply) -> None:
-    """Put rows back after a failed connect: deferred with a retry time, no attempt counted."""
+def _release(
+    session: Session, settings: EngineSettings, ids: list[int], token: str, why: str, delay: float | None = None
+) -> None:
+    """Defer rows that were not sent (no connection, breaker open, rate limit): no attempt counted."""
     now = utcnow()
     transition(
         session,
         ids,
         EmailStatus.DEFERRED,
         "deferred",
-        detail=f"could not connect: {reply.code or '-'} {reply.text}"[:1024],
+        detail=why[:1024],
         values={
             "lease_token": None,
             "lease_expires_at": None,
-            "reason": reply.text[:1024],
-            "next_attempt_at": now + timedelta(seconds=_retry_delay(settings, 1)),
+            "reason": why[:1024],
+            "next_attempt_at": now + timedelta(seconds=delay if delay is not None else _retry_delay(settings, 1)),
         },
         where=[SentEmail.lease_token == token],
         now=now,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from app.delivery.ratelimit import parse_domain_limits
 
 
 @dataclass(frozen=True)
@@ -19,6 +21,7 @@ class EngineSettings:
     max_age: int = 259200
     smtp_timeout: float = 30.0
     bounce_domain: str | None = None
+    domain_limits: Mapping[str, float] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, config: Mapping) -> EngineSettings:
@@ -35,4 +38,5 @@ class EngineSettings:
             max_age=config["DELIVERY_MAX_AGE"],
             smtp_timeout=config["SMTP_TIMEOUT"],
             bounce_domain=config.get("BOUNCE_DOMAIN"),
+            domain_limits=parse_domain_limits(config.get("DOMAIN_RATE_LIMITS")),
         )

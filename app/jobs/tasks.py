@@ -58,7 +58,9 @@ def fan_out_campaign(campaign_id: int) -> int:
 
 @_in_app
 def deliver_campaign(campaign_id: int) -> int:
-    result = sender.deliver_batch(db.session, _settings(), campaign_id=campaign_id)
+    result = sender.deliver_batch(
+        db.session, _settings(), campaign_id=campaign_id, conn=current_app.extensions["redis"]
+    )
     if result.more:
         queue.deliver_campaign(campaign_id)
     else:
@@ -68,7 +70,8 @@ def deliver_campaign(campaign_id: int) -> int:
 
 @_in_app
 def deliver_emails(email_ids: list[int]) -> int:
-    return sender.deliver_batch(db.session, _settings(), email_ids=email_ids).claimed
+    settings, conn = _settings(), current_app.extensions["redis"]
+    return sender.deliver_batch(db.session, settings, email_ids=email_ids, conn=conn).claimed
 
 
 @_in_app

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from app.delivery import failpoints
+from app.delivery import breaker, failpoints
 from app.delivery.suppression import suppress
 from app.extensions import db
 from app.models import EmailEvent, SuppressionReason
@@ -123,18 +123,25 @@ def test_same_send_job_twice_at_once(app, campaign_of, smtp_server, tmp_path):
     ledger_check(campaign, smtp_server, max_duplicates=0)
 
 
-def test_server_hangs_up_after_the_final_dot(app, campaign_of, smtp_server, run_jobs):
+def test_server_hangs_up_after_the_final_dot(app, make_user, smtp_server, run_jobs, redis_conn):
     """The server stores the message then closes without replying: we retry, and say so."""
     from app.jobs import queue
 
-    campaign = campaign_of(30)
-    droppers = {f"r{i}@example.com" for i in range(10)}
-    smtp_server.handler.hang_up_after_data = set(droppers)
+    user = make_user()
+    mailing_list = make_list(user.account_id)
+    bulk_subscribers(user.account_id, mailing_list.id, 20, domain="example.com")
+    bulk_subscribers(user.account_id, mailing_list.id, 10, domain="flaky.example.com")
+    campaign = make_campaign(user.account_id, mailing_list.id)
+    smtp_server.handler.hang_up_after_data = {f"r{i}@flaky.example.com" for i in range(10)}
     app.config["DELIVERY_RETRY_SCHEDULE"] = [1]
     try:
         campaigns.send(campaign.account_id, campaign.id)
         run_jobs()
         assert open_rows(campaign.id) == 10
+        # Ten silent hang-ups in a row open that domain's breaker; the other domain is unharmed.
+        assert breaker.domain_breaker(redis_conn, "flaky.example.com").state() == breaker.OPEN
+        for key in redis_conn.scan_iter("postroom:breaker:*"):  # let the cool-down pass
+            redis_conn.delete(key)
         time.sleep(1.2)
         queue.maintenance()
         run_jobs()
