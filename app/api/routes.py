@@ -201,6 +201,24 @@ def send_campaign(campaign_id: int, body: CampaignSend):
     return _campaign(campaigns.send(account_id(), campaign_id, body.send_at))
 
 
+@api_route("/campaigns/<int:campaign_id>/pause", "POST", response=CampaignOut, errors=(409,))
+def pause_campaign(campaign_id: int):
+    """Stop handing the campaign's e-mails to the mail server until it is resumed."""
+    return _campaign(campaigns.pause(account_id(), campaign_id))
+
+
+@api_route("/campaigns/<int:campaign_id>/resume", "POST", response=CampaignOut, status=202, errors=(409,))
+def resume_campaign(campaign_id: int):
+    """Carry on with the e-mails not yet sent; none is sent twice."""
+    return _campaign(campaigns.resume(account_id(), campaign_id))
+
+
+@api_route("/campaigns/<int:campaign_id>/cancel", "POST", response=CampaignOut, errors=(409,))
+def cancel_campaign(campaign_id: int):
+    """Stop for good: e-mails not yet sent become `cancelled`."""
+    return _campaign(campaigns.cancel(account_id(), campaign_id))
+
+
 # The send log
 
 
