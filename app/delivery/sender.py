@@ -25,7 +25,7 @@ from app import links
 from app.delivery import failpoints, verp
 from app.delivery.classify import classify
 from app.delivery.ledger import transition
-from app.delivery.render import Content, build_message, with_unsubscribe
+from app.delivery.render import CompiledMessage, Content, build_message, with_unsubscribe
 from app.delivery.routing import Routing
 from app.delivery.settings import EngineSettings
 from app.delivery.suppression import is_suppressed, suppress
@@ -157,7 +157,25 @@ class _Contents:
     def __init__(self, session: Session, settings: EngineSettings):
         self.session = session
         self.settings = settings
-        self._campaigns: dict[int, Campaign] = {}
+        self._campaigns: dict[int, tuple[Campaign, CompiledMessage]] = {}
+
+    def message(self, email: SentEmail, date: datetime) -> tuple[str, bytes]:
+        """The envelope sender's base address and the bytes to send for this row."""
+        if email.kind == EmailKind.CAMPAIGN:
+            campaign, compiled = self._compiled(email.campaign_id)
+            token = links.unsubscribe_token(self.settings.secret_key, email.subscriber_id, campaign.list_id)
+            url = f"{self.settings.base_url}/u/{token}"
+            return campaign.from_email, compiled.render(email.recipient, email.message_id, date, url)
+        content = self.for_email(email)
+        return content.from_email, build_message(content, email.recipient, email.message_id, date)
+
+    def _compiled(self, campaign_id: int) -> tuple[Campaign, CompiledMessage]:
+        """Each campaign is rendered once per batch; recipients only fill in their own parts."""
+        if campaign_id not in self._campaigns:
+            campaign = self.session.get(Campaign, campaign_id)
+            content = Content(campaign.subject, campaign.from_email, campaign.from_name, campaign.html, campaign.text)
+            self._campaigns[campaign_id] = (campaign, CompiledMessage(content))
+        return self._campaigns[campaign_id]
 
     def for_email(self, email: SentEmail) -> Content:
         if email.kind == EmailKind.CAMPAIGN:
@@ -167,9 +185,7 @@ class _Contents:
         raise ValueError(f"e-mail {email.id} has kind {email.kind!r}, which has no renderer yet")
 
     def _campaign(self, email: SentEmail) -> Content:
-        campaign = self._campaigns.get(email.campaign_id)
-        if campaign is None:
-            campaign = self._campaigns[email.campaign_id] = self.session.get(Campaign, email.campaign_id)
+        campaign, _ = self._compiled(email.campaign_id)
         token = links.unsubscribe_token(self.settings.secret_key, email.subscriber_id, campaign.list_id)
         url = f"{self.settings.base_url}/u/{token}"
         html, text = with_unsubscribe(campaign.html, campaign.text, url)
@@ -332,13 +348,12 @@ def _deliver_one(
     if wait:
         _release(session, settings, [email.id], token, why, delay=wait)
         return False, False
-    content = contents.for_email(email)
     started = utcnow()
-    data = build_message(content, email.recipient, email.message_id, started)
+    from_email, data = contents.message(email, started)
     clock = time.monotonic()
     unknown = False
     try:
-        reply = transport.send(_bounce_address(settings, content, email), email.recipient, data)
+        reply = transport.send(_bounce_address(settings, from_email, email), email.recipient, data)
     except ConnectionLost as exc:
         unknown = exc.after_data
         if unknown:
@@ -404,11 +419,11 @@ def _blocked(session: Session, email: SentEmail) -> str | None:
     return None
 
 
-def _bounce_address(settings: EngineSettings, content: Content, email: SentEmail) -> str:
+def _bounce_address(settings: EngineSettings, from_email: str, email: SentEmail) -> str:
     """The envelope sender: this row's VERP return path when a bounce domain is configured."""
     if settings.bounce_domain:
         return verp.return_path(settings.secret_key, email.id, settings.bounce_domain)
-    return content.from_email
+    return from_email
 
 
 def _release(

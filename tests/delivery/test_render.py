@@ -76,3 +76,62 @@ def test_unsubscribe_link_goes_where_the_author_put_it_or_in_a_footer():
 
 def test_markdown_renders():
     assert "<strong>bold</strong>" in markdown_to_html("**bold**")
+
+
+@pytest.mark.parametrize("field", ["subject", "from_name"])
+@pytest.mark.parametrize("value", ATTACKS)
+def test_compiled_message_refuses_injected_headers(field, value):
+    from app.delivery.render import CompiledMessage
+
+    fields = {
+        "subject": "Hello",
+        "from_name": "News",
+        "from_email": "news@example.com",
+        "html": "<p>x</p>",
+        "text": "x",
+    }
+    fields[field] = value
+    with pytest.raises(HeaderInjectionError):
+        CompiledMessage(Content(**fields))
+
+
+@pytest.mark.parametrize(
+    "to,message_id,url",
+    [
+        ("a@example.com\r\nBcc: v@example.com", "<id@example.com>", "http://u"),
+        ("a@example.com", "<id@example.com>\nBcc: v@example.com", "http://u"),
+        ("a@example.com", "<id@example.com>", "http://u\r\nX-Evil: 1"),
+        ("caf\u00e9@example.com", "<id@example.com>", "http://u"),
+    ],
+)
+def test_compiled_message_refuses_bad_recipient_values(to, message_id, url):
+    from app.delivery.render import CompiledMessage
+
+    compiled = CompiledMessage(Content("Hi", "news@example.com", "News", "<p>x</p>", "x"))
+    with pytest.raises(HeaderInjectionError):
+        compiled.render(to, message_id, NOW, url)
+
+
+def test_compiled_message_matches_what_the_email_package_reads():
+    from email import message_from_bytes, policy
+
+    from app.delivery.render import CompiledMessage
+
+    content = Content(
+        "Caf\u00e9 \u2603 news",
+        "news@example.com",
+        'Ann "The" News',
+        "<p>H\u00e9llo <a href='{{ unsubscribe_url }}'>leave</a></p>",
+        "H\u00e9llo\n",
+    )
+    compiled = CompiledMessage(content)
+    for i in range(3):
+        raw = compiled.render(f"r{i}@example.com", f"<id{i}@example.com>", NOW, f"http://x/u/{i}.abc")
+        message = message_from_bytes(raw, policy=policy.default)
+        assert message["Subject"] == "Caf\u00e9 \u2603 news" and message["To"] == f"r{i}@example.com"
+        assert message["From"].addresses[0].display_name == 'Ann "The" News'
+        assert message["Message-ID"] == f"<id{i}@example.com>"
+        assert message["List-Unsubscribe"] == f"<http://x/u/{i}.abc>"
+        assert f"href='http://x/u/{i}.abc'" in message.get_body(("html",)).get_content()
+        assert message.get_body(("plain",)).get_content().endswith(f"Unsubscribe: http://x/u/{i}.abc\n")
+        assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
