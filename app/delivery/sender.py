@@ -13,7 +13,7 @@ import random
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from email.utils import parseaddr
 
@@ -28,7 +28,7 @@ from app.delivery.ledger import transition
 from app.delivery.render import CompiledMessage, Content, build_message, with_unsubscribe
 from app.delivery.routing import Routing
 from app.delivery.settings import EngineSettings
-from app.delivery.suppression import is_suppressed, suppress
+from app.delivery.suppression import suppress
 from app.delivery.transport import ConnectFailed, ConnectionLost, Reply, SmtpSettings, SmtpTransport
 from app.models import (
     Campaign,
@@ -42,6 +42,7 @@ from app.models import (
     SentEmail,
     Subscriber,
     SubscriberStatus,
+    Suppression,
     SuppressionReason,
 )
 from app.models.base import utcnow
@@ -151,30 +152,85 @@ class _CampaignGate:
         return self.open
 
 
+@dataclass(frozen=True)
+class _Row:
+    """What sending needs of one ``sent_emails`` row, read once per batch (we hold its lease)."""
+
+    id: int
+    account_id: int
+    campaign_id: int | None
+    subscriber_id: int | None
+    recipient: str
+    kind: EmailKind
+    message_id: str
+    attempt_count: int
+    created_at: datetime
+
+
+class _Batch:
+    """The claimed rows with the facts checked just before sending, read in three queries.
+
+    Reading them per message would cost a query each time: every commit expires what the
+    session had loaded.
+    """
+
+    def __init__(self, session: Session, ids: list[int]):
+        columns = [getattr(SentEmail, f.name) for f in fields(_Row)]
+        self.rows = {
+            r.id: _Row(**r._mapping) for r in session.execute(sa.select(*columns).where(SentEmail.id.in_(ids)))
+        }
+        account_id = next(iter(self.rows.values())).account_id
+        now = utcnow()
+        recipients = {r.recipient for r in self.rows.values()}
+        self.suppressed = set(
+            session.scalars(
+                sa.select(Suppression.email).where(
+                    Suppression.account_id == account_id,
+                    Suppression.email.in_(recipients),
+                    sa.or_(Suppression.expires_at.is_(None), Suppression.expires_at > now),
+                )
+            )
+        )
+        subscriber_ids = {r.subscriber_id for r in self.rows.values() if r.kind == EmailKind.CAMPAIGN}
+        found = session.execute(sa.select(Subscriber.id, Subscriber.status).where(Subscriber.id.in_(subscriber_ids)))
+        self.statuses = {subscriber_id: status for subscriber_id, status in found}
+
+    def blocked(self, row: _Row) -> str | None:
+        """Why this row must not be sent (checked again at send time, not only at fan-out), or None."""
+        if row.recipient in self.suppressed:
+            return "address is on the suppression list"
+        if row.kind == EmailKind.CAMPAIGN:
+            status = self.statuses.get(row.subscriber_id)
+            if status != SubscriberStatus.CONFIRMED:
+                return f"subscriber is {status.value if status else 'gone'}"
+        return None
+
+
 class _Contents:
     """Builds each row's ``Content``, loading each campaign and list once per batch."""
 
     def __init__(self, session: Session, settings: EngineSettings):
         self.session = session
         self.settings = settings
-        self._campaigns: dict[int, tuple[Campaign, CompiledMessage]] = {}
+        # Plain values, not the ORM object: each commit would expire it and cost a reload.
+        self._campaigns: dict[int, tuple[int, str, CompiledMessage]] = {}
 
-    def message(self, email: SentEmail, date: datetime) -> tuple[str, bytes]:
+    def message(self, email: _Row, date: datetime) -> tuple[str, bytes]:
         """The envelope sender's base address and the bytes to send for this row."""
         if email.kind == EmailKind.CAMPAIGN:
-            campaign, compiled = self._compiled(email.campaign_id)
-            token = links.unsubscribe_token(self.settings.secret_key, email.subscriber_id, campaign.list_id)
+            list_id, from_email, compiled = self._compiled(email.campaign_id)
+            token = links.unsubscribe_token(self.settings.secret_key, email.subscriber_id, list_id)
             url = f"{self.settings.base_url}/u/{token}"
-            return campaign.from_email, compiled.render(email.recipient, email.message_id, date, url)
+            return from_email, compiled.render(email.recipient, email.message_id, date, url)
         content = self.for_email(email)
         return content.from_email, build_message(content, email.recipient, email.message_id, date)
 
-    def _compiled(self, campaign_id: int) -> tuple[Campaign, CompiledMessage]:
+    def _compiled(self, campaign_id: int) -> tuple[int, str, CompiledMessage]:
         """Each campaign is rendered once per batch; recipients only fill in their own parts."""
         if campaign_id not in self._campaigns:
             campaign = self.session.get(Campaign, campaign_id)
             content = Content(campaign.subject, campaign.from_email, campaign.from_name, campaign.html, campaign.text)
-            self._campaigns[campaign_id] = (campaign, CompiledMessage(content))
+            self._campaigns[campaign_id] = (campaign.list_id, campaign.from_email, CompiledMessage(content))
         return self._campaigns[campaign_id]
 
     def for_email(self, email: SentEmail) -> Content:
@@ -185,7 +241,7 @@ class _Contents:
         raise ValueError(f"e-mail {email.id} has kind {email.kind!r}, which has no renderer yet")
 
     def _campaign(self, email: SentEmail) -> Content:
-        campaign, _ = self._compiled(email.campaign_id)
+        campaign = self.session.get(Campaign, email.campaign_id)
         token = links.unsubscribe_token(self.settings.secret_key, email.subscriber_id, campaign.list_id)
         url = f"{self.settings.base_url}/u/{token}"
         html, text = with_unsubscribe(campaign.html, campaign.text, url)
@@ -275,6 +331,7 @@ def _send_batch(
         _Lease(session, settings, token),
         _CampaignGate(session, campaign_id),
     )
+    batch = _Batch(session, ids)
     delivered, failovers, position = 0, 0, 0
     transport = routing.open(factory)
     try:
@@ -294,7 +351,7 @@ def _send_batch(
                 break
             try:
                 sent, switch = _deliver_one(
-                    session, settings, transport, contents, ids[position], token, lease, routing
+                    session, settings, transport, contents, batch, ids[position], token, lease, routing
                 )
             except ConnectFailed as exc:
                 # No message reached the server, so no attempt is counted. Fail over to the next
@@ -330,15 +387,16 @@ def _deliver_one(
     settings: EngineSettings,
     transport: SmtpTransport,
     contents: _Contents,
+    batch: _Batch,
     email_id: int,
     token: str,
     lease: _Lease,
     routing: Routing,
 ) -> tuple[bool, bool]:
     """Send one row; answer (delivered, choose the provider again)."""
-    email = session.get(SentEmail, email_id)
+    email = batch.rows[email_id]
     mine = [SentEmail.lease_token == token]
-    blocked = _blocked(session, email)
+    blocked = batch.blocked(email)
     if blocked:
         transition(session, [email.id], EmailStatus.SUPPRESSED, "suppressed", detail=blocked, where=mine)
         session.commit()
@@ -406,17 +464,6 @@ def _deliver_one(
     lease.renew_if_due()
     session.commit()
     return bool(moved) and target == EmailStatus.DELIVERED, switch
-
-
-def _blocked(session: Session, email: SentEmail) -> str | None:
-    """Why this row must not be sent now (checked again just before sending), or None."""
-    if is_suppressed(session, email.account_id, email.recipient):
-        return "address is on the suppression list"
-    if email.kind == EmailKind.CAMPAIGN:
-        status = session.execute(sa.select(Subscriber.status).where(Subscriber.id == email.subscriber_id)).scalar()
-        if status != SubscriberStatus.CONFIRMED:
-            return f"subscriber is {status.value if status else 'gone'}"
-    return None
 
 
 def _bounce_address(settings: EngineSettings, from_email: str, email: SentEmail) -> str:
