@@ -2,8 +2,8 @@
 
 Set-based and idempotent: for each range of subscriber ids, one INSERT ... SELECT turns the
 confirmed subscribers of the campaign's list whose address is not suppressed (or whose
-suppression expired) into ``queued`` rows, and a second statement writes their ``queued``
-events; the range is committed before the next one starts. The unique key
+suppression expired) into ``queued`` rows (their ``queued`` timeline entry is their
+``created_at``); the range is committed before the next one starts. The unique key
 ``(campaign_id, subscriber_id)`` and ``ON CONFLICT DO NOTHING`` make a re-run (after a crash
 half-way, or two runs racing) add nothing that already exists.
 """
@@ -43,16 +43,6 @@ WHERE s.list_id = :list_id
 ON CONFLICT (campaign_id, subscriber_id) DO NOTHING
 """
 
-# Only rows without a 'queued' event yet, so a second run writes no second event.
-_QUEUED_EVENTS = """
-INSERT INTO email_events (email_id, type, at, detail)
-SELECT e.id, 'queued', :now, ''
-FROM sent_emails AS e
-WHERE e.campaign_id = :campaign_id
-  AND e.subscriber_id > :after AND e.subscriber_id <= :upto
-  AND NOT EXISTS (SELECT 1 FROM email_events AS v WHERE v.email_id = e.id AND v.type = 'queued')
-"""
-
 
 def fan_out(session: Session, campaign: Campaign, now: datetime | None = None, chunk: int = 20_000) -> int:
     """Create the campaign's missing rows and events, committing per id range; return rows added."""
@@ -76,7 +66,6 @@ def fan_out(session: Session, campaign: Campaign, now: datetime | None = None, c
     for after in range(low - 1, high, chunk):
         bounds = {"after": after, "upto": after + chunk}
         added += session.execute(insert, params | bounds).rowcount
-        session.execute(sa.text(_QUEUED_EVENTS), {"campaign_id": campaign.id, "now": stored_now} | bounds)
         session.commit()
         failpoints.hit("mid_fanout")
     return added

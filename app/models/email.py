@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -46,7 +47,26 @@ class SentEmail(db.Model):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     attempts: Mapped[list[DeliveryAttempt]] = relationship(order_by="DeliveryAttempt.id", back_populates="email")
-    events: Mapped[list[EmailEvent]] = relationship(order_by="EmailEvent.id")
+    stored_events: Mapped[list[EmailEvent]] = relationship(order_by="EmailEvent.id")
+
+    @property
+    def events(self) -> list[TimelineEvent | EmailEvent]:
+        """The timeline, oldest first: the row's creation (``queued``), then every stored event.
+
+        ``queued`` is not stored: the row's ``created_at`` says it, and fan-out writes one row
+        per recipient instead of two.
+        """
+        detail = "" if self.kind == EmailKind.CAMPAIGN else self.kind.value
+        return [TimelineEvent("queued", self.created_at, detail), *self.stored_events]
+
+
+@dataclass(frozen=True)
+class TimelineEvent:
+    """An event derived rather than stored (only ``queued``, from ``sent_emails.created_at``)."""
+
+    type: str
+    at: datetime
+    detail: str = ""
 
 
 class DeliveryAttempt(db.Model):

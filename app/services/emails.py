@@ -52,5 +52,10 @@ def page(stmt: sa.Select, limit: int) -> tuple[list, int | None]:
 
 def get(account_id: int, email_id: int) -> SentEmail:
     return owned(
-        SentEmail, account_id, email_id, "e-mail", selectinload(SentEmail.attempts), selectinload(SentEmail.events)
+        SentEmail,
+        account_id,
+        email_id,
+        "e-mail",
+        selectinload(SentEmail.attempts),
+        selectinload(SentEmail.stored_events),
     )

@@ -18,7 +18,6 @@ from app.delivery.suppression import is_suppressed
 from app.extensions import db
 from app.jobs import queue
 from app.models import (
-    EmailEvent,
     EmailKind,
     EmailStatus,
     MailingList,
@@ -71,7 +70,6 @@ def _queue_confirmation(subscriber: Subscriber) -> SentEmail:
     )
     db.session.add(email)
     db.session.flush()
-    db.session.add(EmailEvent(email_id=email.id, type="queued", at=now, detail="confirmation"))
     return email
 
 
