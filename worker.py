@@ -80,18 +80,30 @@ def run_worker(burst: bool = False) -> None:
     stop.set()
 
 
+def serve(controller, banner: str) -> None:
+    """Keep an SMTP listener (aiosmtpd controller) running until SIGTERM or SIGINT."""
+    print(banner, flush=True)
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    signal.signal(signal.SIGINT, lambda *_: done.set())
+    done.wait()
+    controller.stop()
+
+
 def run_catcher() -> None:
     from app import devmail
 
     app = create_app()
     address = app.config["DEV_CATCHER_ADDRESS"]
     controller = devmail.start(app.config["OUTBOX_DIR"], address)
-    print(f"development SMTP catcher listening on {address}; messages in {app.config['OUTBOX_DIR']}", flush=True)
-    done = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: done.set())
-    signal.signal(signal.SIGINT, lambda *_: done.set())
-    done.wait()
-    controller.stop()
+    serve(controller, f"development SMTP catcher listening on {address}; messages in {app.config['OUTBOX_DIR']}")
+
+
+def run_inbound() -> None:
+    from app import inbound
+
+    app = create_app()
+    serve(inbound.start_configured(app), f"inbound bounce listener on {app.config['INBOUND_SMTP']}")
 
 
 def main() -> None:
@@ -103,9 +115,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
     if args.inbound:
-        from app import inbound
-
-        inbound.run(create_app())
+        run_inbound()
     elif args.catcher:
         run_catcher()
     else:

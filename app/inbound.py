@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
-import threading
 
 from aiosmtpd.controller import Controller
 
@@ -84,15 +82,8 @@ def start(app, address: str) -> Controller:
     return controller
 
 
-def run(app) -> None:
-    """Run the listener on ``INBOUND_SMTP`` until SIGTERM or SIGINT."""
+def start_configured(app) -> Controller:
+    """The listener on ``INBOUND_SMTP``, started."""
     # flufl.bounce logs every detector it tries at INFO.
     logging.getLogger("flufl.bounce").setLevel(logging.WARNING)
-    address = app.config["INBOUND_SMTP"]
-    controller = start(app, address)
-    print(f"inbound bounce listener on {address}", flush=True)
-    done = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: done.set())
-    signal.signal(signal.SIGINT, lambda *_: done.set())
-    done.wait()
-    controller.stop()
+    return start(app, app.config["INBOUND_SMTP"])

