@@ -48,8 +48,15 @@ def bulk_subscribers(account_id: int, list_id: int, count: int, domain: str = "e
     db.session.execute(
         sa.insert(Subscriber),
         [
-            {"account_id": account_id, "list_id": list_id, "email": f"r{i}@{domain}", "name": "",
-             "status": SubscriberStatus.CONFIRMED, "created_at": now, "confirmed_at": now}
+            {
+                "account_id": account_id,
+                "list_id": list_id,
+                "email": f"r{i}@{domain}",
+                "name": "",
+                "status": SubscriberStatus.CONFIRMED,
+                "created_at": now,
+                "confirmed_at": now,
+            }
             for i in range(count)
         ],
     )

@@ -62,8 +62,12 @@ class Fleet:
             log = open(os.path.join(self.workdir, f"worker-{self._logs}.log"), "wb")
             self.processes.append(
                 subprocess.Popen(
-                    [sys.executable, "worker.py"], cwd=PROJECT_ROOT, env=self.env,
-                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                    [sys.executable, "worker.py"],
+                    cwd=PROJECT_ROOT,
+                    env=self.env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
                 )
             )
 
@@ -124,11 +128,11 @@ def open_rows(campaign_id: int) -> int:
 def ledger_check(campaign, smtp_server, max_duplicates: int) -> dict:
     """DELIVERY.md's ledger check; returns the figures it found."""
     db.session.expire_all()
-    received = Counter(
-        message_from_bytes(r.data, policy=policy.default)["Message-ID"] for r in smtp_server.received
-    )
+    received = Counter(message_from_bytes(r.data, policy=policy.default)["Message-ID"] for r in smtp_server.received)
     rows = db.session.scalars(sa.select(SentEmail).where(SentEmail.campaign_id == campaign.id)).all()
-    suppressed = set(db.session.scalars(sa.select(Suppression.email).where(Suppression.account_id == campaign.account_id)))
+    suppressed = set(
+        db.session.scalars(sa.select(Suppression.email).where(Suppression.account_id == campaign.account_id))
+    )
     eligible = db.session.scalar(
         sa.select(sa.func.count(Subscriber.id)).where(
             Subscriber.list_id == campaign.list_id,

@@ -21,7 +21,9 @@ def test_add_is_idempotent_and_case_insensitive(app, make_user):
 
 def test_expired_row_is_renewed_by_a_new_bounce(app, make_user):
     account = make_user().account_id
-    suppress(db.session, account, "a@example.com", SuppressionReason.HARD_BOUNCE, expires_at=utcnow() - timedelta(days=1))
+    suppress(
+        db.session, account, "a@example.com", SuppressionReason.HARD_BOUNCE, expires_at=utcnow() - timedelta(days=1)
+    )
     db.session.commit()
     assert not is_suppressed(db.session, account, "a@example.com")
     assert suppress(db.session, account, "a@example.com", SuppressionReason.COMPLAINT, "complained")
