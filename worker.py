@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import threading
 import time
@@ -57,6 +58,19 @@ def rebuild_breakers(app) -> None:
                 log.info("circuit breakers re-opened from recent attempts: %s", opened)
         finally:
             db.session.remove()
+            db.engine.dispose()  # hold no connection that a forked work-horse could inherit
+
+
+def _forget_parent_connections(app) -> None:
+    """In a forked work-horse: never reuse a database connection of the parent process.
+
+    Two processes on one PostgreSQL connection corrupt its protocol state (psycopg's
+    prepared statements collide); ``close=False`` leaves the parent's sockets alone.
+    """
+    from app.extensions import db
+
+    with app.app_context():
+        db.engine.dispose(close=False)
 
 
 def run_worker(burst: bool = False) -> None:
@@ -64,6 +78,7 @@ def run_worker(burst: bool = False) -> None:
 
     app = create_app()
     tasks._app = app  # jobs run in this app; forked work-horses inherit it
+    os.register_at_fork(after_in_child=lambda: _forget_parent_connections(app))
     conn = app.extensions["redis"]
     stop = threading.Event()
     threading.Thread(target=maintenance_ticker, args=(app, stop), daemon=True).start()
