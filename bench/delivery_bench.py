@@ -154,7 +154,11 @@ def main() -> None:
         for worker in workers:
             os.killpg(worker.pid, signal.SIGTERM)
         for worker in workers:
-            worker.wait(timeout=30)
+            try:
+                worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:  # never leave a worker behind
+                os.killpg(worker.pid, signal.SIGKILL)
+                worker.wait()
         sink.stop()
         ctx.pop()
         if embedded is not None:
