@@ -28,7 +28,9 @@ class Sink:
         self.port = free_port()
         self.proc = subprocess.Popen(
             [sys.executable, str(ROOT / "bench" / "sink.py"), str(self.port)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         assert self.proc.stdout.readline().strip() == "ready"
 

@@ -98,8 +98,14 @@ def main() -> None:
     # the comparison with unthrottled smtplib measures the engine, not the policy.
     env = {**os.environ, "DELIVERY_CONCURRENCY": str(args.workers), "DOMAIN_RATE_LIMITS": "example.com=1000000"}
     workers = [
-        subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL, start_new_session=True)
+        subprocess.Popen(
+            [sys.executable, "worker.py"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         for _ in range(args.workers)
     ]
     time.sleep(3)
@@ -107,23 +113,32 @@ def main() -> None:
     body = "# Hello\n\n" + "Some news for you this week. " * 20
     try:
         for rep in range(args.reps):
-            campaign = campaigns.create(user.account_id, {
-                "list_id": mailing_list.id, "subject": f"Bench {rep}", "from_email": "news@example.com",
-                "from_name": "Bench", "body_format": "markdown", "body": body,
-            })
+            campaign = campaigns.create(
+                user.account_id,
+                {
+                    "list_id": mailing_list.id,
+                    "subject": f"Bench {rep}",
+                    "from_email": "news@example.com",
+                    "from_name": "Bench",
+                    "body_format": "markdown",
+                    "body": body,
+                },
+            )
             sink.reset()
             finished_before = FinishedJobRegistry(queue=queue).count
 
-            def done() -> bool:
+            def done(campaign_id: int = campaign.id) -> bool:
                 db.session.rollback()
-                return db.session.get(Campaign, campaign.id).status == CampaignStatus.FINISHED
+                return db.session.get(Campaign, campaign_id).status == CampaignStatus.FINISHED
 
             start = time.perf_counter()
             campaigns.send(user.account_id, campaign.id)
             peak = peak_rss([w.pid for w in workers], done)
             elapsed = time.perf_counter() - start
             delivered = db.session.query(SentEmail).filter_by(campaign_id=campaign.id, status="delivered").count()
-            attempts = db.session.query(DeliveryAttempt).join(SentEmail).filter(SentEmail.campaign_id == campaign.id).count()
+            attempts = (
+                db.session.query(DeliveryAttempt).join(SentEmail).filter(SentEmail.campaign_id == campaign.id).count()
+            )
             assert delivered == attempts == sink.count() == args.recipients, (delivered, attempts, sink.count())
             jobs = FinishedJobRegistry(queue=queue).count - finished_before
 
@@ -137,7 +152,9 @@ def main() -> None:
 
             sample = build_message(
                 Content("Bench", "news@example.com", "Bench", campaign.html, campaign.text, "http://x/u/1.abc"),
-                "r0@example.com", "<bench@example.com>", utcnow(),
+                "r0@example.com",
+                "<bench@example.com>",
+                utcnow(),
             )
             sink.reset()
             raw = raw_smtplib(sink, args.recipients, args.workers, sample)
@@ -147,9 +164,12 @@ def main() -> None:
             raws.append(raw)
             drains.append(drain / elapsed)
             peaks.append(peak)
-            print(f"rep {rep + 1}: postroom {args.recipients / elapsed:7.0f}/s ({elapsed:.1f} s, {jobs} jobs), "
-                  f"raw smtplib {args.recipients / raw:7.0f}/s, ratio {raw / elapsed:.3f}, "
-                  f"rq drain/e2e {drain / elapsed:.3f}, worker peak RSS {peak / 2**20:.0f} MB", flush=True)
+            print(
+                f"rep {rep + 1}: postroom {args.recipients / elapsed:7.0f}/s ({elapsed:.1f} s, {jobs} jobs), "
+                f"raw smtplib {args.recipients / raw:7.0f}/s, ratio {raw / elapsed:.3f}, "
+                f"rq drain/e2e {drain / elapsed:.3f}, worker peak RSS {peak / 2**20:.0f} MB",
+                flush=True,
+            )
     finally:
         for worker in workers:
             os.killpg(worker.pid, signal.SIGTERM)

@@ -58,10 +58,16 @@ def main() -> None:
 
     ours, raws = [], []
     for rep in range(args.reps):
-        campaign = campaigns.create(user.account_id, {
-            "list_id": mailing_list.id, "subject": f"Fan-out {rep}", "from_email": "news@example.com",
-            "body_format": "markdown", "body": "x",
-        })
+        campaign = campaigns.create(
+            user.account_id,
+            {
+                "list_id": mailing_list.id,
+                "subject": f"Fan-out {rep}",
+                "from_email": "news@example.com",
+                "body_format": "markdown",
+                "body": "x",
+            },
+        )
         db.session.execute(sa.update(Campaign).where(Campaign.id == campaign.id).values(status=CampaignStatus.SENDING))
         db.session.commit()
         start = time.perf_counter()
@@ -76,9 +82,12 @@ def main() -> None:
         db.session.commit()
         raws.append(time.perf_counter() - start)
         clear()
-        print(f"rep {rep + 1}: ours {args.subscribers / ours[-1]:9.0f} rows/s ({ours[-1]:.2f} s), "
-              f"raw INSERT ... SELECT {args.subscribers / raws[-1]:9.0f} rows/s ({raws[-1]:.2f} s), "
-              f"ratio {raws[-1] / ours[-1]:.3f}", flush=True)
+        print(
+            f"rep {rep + 1}: ours {args.subscribers / ours[-1]:9.0f} rows/s ({ours[-1]:.2f} s), "
+            f"raw INSERT ... SELECT {args.subscribers / raws[-1]:9.0f} rows/s ({raws[-1]:.2f} s), "
+            f"ratio {raws[-1] / ours[-1]:.3f}",
+            flush=True,
+        )
     kind = db.engine.dialect.name
     print(f"\nmedian of {args.reps}, {args.subscribers} subscribers, {kind}:")
     print(f"  fan-out / raw INSERT ... SELECT : {median(raws) / median(ours):.3f}  (target >= 0.8)")

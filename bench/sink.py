@@ -1,6 +1,6 @@
 """A counting SMTP sink (aiosmtpd) for the benches: accepts and discards, reports counts on request.
 
-    python bench/sink.py PORT      listens on 127.0.0.1:PORT; `COUNT` on stdin prints the count
+python bench/sink.py PORT      listens on 127.0.0.1:PORT; `COUNT` on stdin prints the count
 """
 
 from __future__ import annotations
