@@ -66,14 +66,16 @@ def _box(directory: str) -> mailbox.Maildir:
     return mailbox.Maildir(directory, factory=None, create=True)
 
 
-def _load(directory: str, key: str) -> CaughtMessage | None:
-    path = None
-    for sub in ("new", "cur"):
-        for name in os.listdir(os.path.join(directory, sub)):
-            if name.split(":", 1)[0] == key:
-                path = os.path.join(directory, sub, name)
-    if path is None:
-        return None
+def _paths(directory: str) -> dict[str, str]:
+    """Every caught message's file, by Maildir key, from one listing of new/ and cur/."""
+    return {
+        name.split(":", 1)[0]: os.path.join(directory, sub, name)
+        for sub in ("new", "cur")
+        for name in os.listdir(os.path.join(directory, sub))
+    }
+
+
+def _read(key: str, path: str) -> CaughtMessage:
     with open(path, "rb") as fh:
         message = message_from_bytes(fh.read(), policy=policy.default)
     received = datetime.fromtimestamp(os.path.getmtime(path), UTC)
@@ -82,17 +84,17 @@ def _load(directory: str, key: str) -> CaughtMessage | None:
 
 def messages(directory: str, limit: int = 200) -> list[CaughtMessage]:
     """The newest caught messages first."""
-    box = _box(directory)
-    found = [m for m in (_load(directory, key) for key in box.keys()) if m is not None]
-    found.sort(key=lambda m: (m.received_at, m.key), reverse=True)
-    return found[:limit]
+    _box(directory)
+    newest = sorted(_paths(directory).items(), key=lambda kp: (os.path.getmtime(kp[1]), kp[0]), reverse=True)
+    return [_read(key, path) for key, path in newest[:limit]]
 
 
 def message(directory: str, key: str) -> CaughtMessage | None:
     if not key or "/" in key or key.startswith("."):
         return None
     _box(directory)
-    return _load(directory, key)
+    path = _paths(directory).get(key)
+    return _read(key, path) if path else None
 
 
 def clear(directory: str) -> None:

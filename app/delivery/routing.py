@@ -31,6 +31,13 @@ class Routing:
         self.session, self.conn, self.settings, self.account_id = session, conn, settings, account_id
         self.choice: providers.Choice | None = None
         self._provider_bucket = None
+        self._breakers: dict[str, breaker.Breaker] = {}
+
+    def _breaker(self, name: str) -> breaker.Breaker:
+        """One object per breaker for the batch (each registers its Lua scripts once)."""
+        if name not in self._breakers:
+            self._breakers[name] = breaker.Breaker(self.conn, name)
+        return self._breakers[name]
 
     @property
     def provider_name(self) -> str:
@@ -63,7 +70,7 @@ class Routing:
         if wait > 0:
             return max(wait, 1.0), f"rate limit for {domain}"
         # The bucket comes first so a row that is refused never holds the half-open probe.
-        if not breaker.domain_breaker(self.conn, domain).allow():
+        if not self._breaker(breaker.domain_name(domain)).allow():
             return breaker.COOLDOWN * (1 + random.random() * 0.2), f"circuit breaker open for {domain}"
         if self._provider_bucket is not None:
             while (pause := self._provider_bucket.take()) > 0:
@@ -74,8 +81,8 @@ class Routing:
         """Feed the reply into the shared state; True when the provider must be chosen again."""
         if self.conn is None:
             return False
-        domain_gate = breaker.domain_breaker(self.conn, domain)
-        provider_gate = breaker.Breaker(self.conn, self.choice.breaker_name)
+        domain_gate = self._breaker(breaker.domain_name(domain))
+        provider_gate = self._breaker(self.choice.breaker_name)
         if reply.code is not None and 200 <= reply.code < 300:
             domain_gate.record_success()
             provider_gate.record_success()
@@ -91,4 +98,4 @@ class Routing:
     def connect_failed(self) -> None:
         """The chosen provider could not be reached: count it against its breaker."""
         if self.conn is not None and self.choice is not None:
-            breaker.Breaker(self.conn, self.choice.breaker_name).record_failure()
+            self._breaker(self.choice.breaker_name).record_failure()

@@ -22,10 +22,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app import links
-from app.delivery import failpoints, verp
+from app.delivery import failpoints, suppression, verp
 from app.delivery.classify import classify
 from app.delivery.ledger import transition
-from app.delivery.render import CompiledMessage, Content, build_message, with_unsubscribe
+from app.delivery.render import CompiledMessage, Content, build_message
 from app.delivery.routing import Routing
 from app.delivery.settings import EngineSettings
 from app.delivery.suppression import suppress
@@ -187,7 +187,7 @@ class _Batch:
                 sa.select(Suppression.email).where(
                     Suppression.account_id == account_id,
                     Suppression.email.in_(recipients),
-                    sa.or_(Suppression.expires_at.is_(None), Suppression.expires_at > now),
+                    suppression.active(now),
                 )
             )
         )
@@ -222,7 +222,7 @@ class _Contents:
             token = links.unsubscribe_token(self.settings.secret_key, email.subscriber_id, list_id)
             url = f"{self.settings.base_url}/u/{token}"
             return from_email, compiled.render(email.recipient, email.message_id, date, url)
-        content = self.for_email(email)
+        content = self._confirmation(email)
         return content.from_email, build_message(content, email.recipient, email.message_id, date)
 
     def _compiled(self, campaign_id: int) -> tuple[int, str, CompiledMessage]:
@@ -233,21 +233,9 @@ class _Contents:
             self._campaigns[campaign_id] = (campaign.list_id, campaign.from_email, CompiledMessage(content))
         return self._campaigns[campaign_id]
 
-    def for_email(self, email: SentEmail) -> Content:
-        if email.kind == EmailKind.CAMPAIGN:
-            return self._campaign(email)
-        if email.kind == EmailKind.CONFIRMATION:
-            return self._confirmation(email)
-        raise ValueError(f"e-mail {email.id} has kind {email.kind!r}, which has no renderer yet")
-
-    def _campaign(self, email: SentEmail) -> Content:
-        campaign = self.session.get(Campaign, email.campaign_id)
-        token = links.unsubscribe_token(self.settings.secret_key, email.subscriber_id, campaign.list_id)
-        url = f"{self.settings.base_url}/u/{token}"
-        html, text = with_unsubscribe(campaign.html, campaign.text, url)
-        return Content(campaign.subject, campaign.from_email, campaign.from_name, html, text, url)
-
-    def _confirmation(self, email: SentEmail) -> Content:
+    def _confirmation(self, email: _Row) -> Content:
+        if email.kind != EmailKind.CONFIRMATION:
+            raise ValueError(f"e-mail {email.id} has kind {email.kind!r}, which has no renderer yet")
         subscriber = self.session.get(Subscriber, email.subscriber_id)
         mailing_list = self.session.get(MailingList, subscriber.list_id)
         token = links.confirm_token(

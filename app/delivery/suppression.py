@@ -11,12 +11,17 @@ from app.models import Suppression, SuppressionReason
 from app.models.base import utcnow
 
 
+def active(now: datetime) -> sa.ColumnElement[bool]:
+    """The rule for a suppression that still blocks mail: no expiry, or an expiry still ahead."""
+    return sa.or_(Suppression.expires_at.is_(None), Suppression.expires_at > now)
+
+
 def is_suppressed(session: Session, account_id: int, email: str, now: datetime | None = None) -> bool:
     now = now or utcnow()
     stmt = sa.select(Suppression.id).where(
         Suppression.account_id == account_id,
         Suppression.email == email.lower(),
-        sa.or_(Suppression.expires_at.is_(None), Suppression.expires_at > now),
+        active(now),
     )
     return session.execute(stmt).first() is not None
 

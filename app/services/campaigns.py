@@ -99,21 +99,20 @@ def update(account_id: int, campaign_id: int, data: dict) -> Campaign:
 
 def send(account_id: int, campaign_id: int, send_at: datetime | None = None) -> Campaign:
     """Start a draft now, or schedule it; commit, then ring the doorbell."""
-    campaign = get(account_id, campaign_id)
     if send_at is not None and send_at.tzinfo is None:
         raise ValidationFailed("send_at must include a timezone offset", "send_at")
     scheduled = send_at is not None and send_at > utcnow()
     target = CampaignStatus.SCHEDULED if scheduled else CampaignStatus.SENDING
     # Compare-and-set: a double click or two API calls start the campaign once.
-    moved = db.session.execute(
-        sa.update(Campaign)
-        .where(Campaign.id == campaign.id, Campaign.status == CampaignStatus.DRAFT)
-        .values(status=target, send_at=send_at, started_at=None if scheduled else utcnow())
-    ).rowcount
-    db.session.commit()
-    if not moved:
-        raise Conflict(f"campaign is {campaign.status.value}; only drafts can be sent")
-    db.session.refresh(campaign)
+    campaign = _move(
+        account_id,
+        campaign_id,
+        (CampaignStatus.DRAFT,),
+        target,
+        "sent",
+        send_at=send_at,
+        started_at=None if scheduled else utcnow(),
+    )
     if not scheduled:
         queue.fan_out(campaign.id)
     return campaign

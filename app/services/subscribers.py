@@ -54,8 +54,9 @@ def _find(list_id: int, email: str) -> Subscriber | None:
 
 
 def _queue_confirmation(subscriber: Subscriber) -> SentEmail:
-    """Give the subscriber a fresh confirm nonce and a confirmation e-mail row (not committed)."""
+    """Make the subscriber pending with a fresh confirm nonce and a confirmation e-mail row (not committed)."""
     now = utcnow()
+    subscriber.status = SubscriberStatus.PENDING
     subscriber.confirm_nonce = secrets.token_urlsafe(16)
     subscriber.confirm_sent_at = now
     email = SentEmail(
@@ -113,6 +114,7 @@ def add(account_id: int, list_id: int, email: str, name: str = "", status: str =
 
 def update(account_id: int, subscriber_id: int, name: str | None = None, status: str | None = None) -> Subscriber:
     subscriber = get(account_id, subscriber_id)
+    email_row = None
     if name is not None:
         subscriber.name = validation.header_text(name, "name", required=False, max_length=validation.MAX_NAME)
     if status is not None:
@@ -127,17 +129,13 @@ def update(account_id: int, subscriber_id: int, name: str | None = None, status:
                 "confirmation e-mail",
                 "status",
             )
-        email_row = None
         if new == SubscriberStatus.PENDING and subscriber.status != SubscriberStatus.PENDING:
-            subscriber.status = SubscriberStatus.PENDING
             email_row = _queue_confirmation(subscriber)
         else:
             _set_status(subscriber, new)
-        db.session.commit()
-        if email_row:
-            queue.deliver_emails([email_row.id])
-        return subscriber
     db.session.commit()
+    if email_row:
+        queue.deliver_emails([email_row.id])
     return subscriber
 
 
@@ -179,7 +177,6 @@ def subscribe(public_id: str, email: str, name: str = "") -> None:
             _set_status(subscriber, SubscriberStatus.CONFIRMED)
     elif subscriber.status != SubscriberStatus.CONFIRMED:
         # Pending or unsubscribed: only a new confirmation can (re)activate the address.
-        subscriber.status = SubscriberStatus.PENDING
         if name:
             subscriber.name = name
         email_row = _queue_confirmation(subscriber)
