@@ -72,3 +72,25 @@ def timed(func) -> float:
     start = time.perf_counter()
     func()
     return time.perf_counter() - start
+
+
+def bench_list(subscribers: int):
+    """Push an app context on a fresh schema; return (app, user, mailing list of ``subscribers``)."""
+    import sqlalchemy as sa
+    from flask_migrate import upgrade
+
+    from app import create_app
+    from app.extensions import db
+    from app.services import accounts, lists
+    from tests.factories import bulk_subscribers
+
+    app = create_app()
+    app.app_context().push()
+    if db.engine.dialect.name == "postgresql":  # a re-run starts from an empty database too
+        with db.engine.begin() as conn:
+            conn.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    upgrade()
+    user = accounts.create_user("bench@example.com", "bench password 1")
+    mailing_list = lists.create(user.account_id, "Bench")
+    bulk_subscribers(user.account_id, mailing_list.id, subscribers)
+    return app, user, mailing_list

@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 
-from common import ROOT, Sink, make_instance, median, timed
+from common import ROOT, Sink, bench_list, make_instance, median, timed
 
 
 def raw_sender(args: tuple[int, int, bytes]) -> None:
@@ -72,25 +72,16 @@ def main() -> None:
     sink = Sink()
     os.environ["SMTP_URL"] = sink.url
 
-    from flask_migrate import upgrade
     from rq import Queue
     from rq.registry import FinishedJobRegistry
 
-    from app import create_app
     from app.delivery.render import Content, build_message
     from app.extensions import db
     from app.models import Campaign, CampaignStatus, DeliveryAttempt, SentEmail
     from app.models.base import utcnow
-    from app.services import accounts, campaigns, lists
-    from tests.factories import bulk_subscribers
+    from app.services import campaigns
 
-    app = create_app()
-    ctx = app.app_context()
-    ctx.push()
-    upgrade()
-    user = accounts.create_user("bench@example.com", "bench password 1")
-    mailing_list = lists.create(user.account_id, "Bench")
-    bulk_subscribers(user.account_id, mailing_list.id, args.recipients)
+    app, user, mailing_list = bench_list(args.recipients)
     redis = app.extensions["redis"]
     queue = Queue(app.config["RQ_QUEUE"], connection=redis)
 
@@ -180,7 +171,6 @@ def main() -> None:
                 os.killpg(worker.pid, signal.SIGKILL)
                 worker.wait()
         sink.stop()
-        ctx.pop()
         if embedded is not None:
             embedded.shutdown(save=False)
     db_kind = app.config["SQLALCHEMY_DATABASE_URI"].split(":", 1)[0]

@@ -14,7 +14,7 @@ import argparse
 import time
 
 import sqlalchemy as sa
-from common import make_instance, median
+from common import bench_list, make_instance, median
 
 RAW = """
 INSERT INTO sent_emails (account_id, campaign_id, subscriber_id, recipient, kind, status, message_id,
@@ -32,24 +32,12 @@ def main() -> None:
     args = parser.parse_args()
     make_instance()
 
-    from flask_migrate import upgrade
-
-    from app import create_app
     from app.extensions import db
     from app.models import Campaign, CampaignStatus, EmailEvent, SentEmail
     from app.models.base import UTCDateTime, utcnow
-    from app.services import accounts, campaigns, lists
-    from tests.factories import bulk_subscribers
+    from app.services import campaigns
 
-    app = create_app()
-    app.app_context().push()
-    if db.engine.dialect.name == "postgresql":
-        with db.engine.begin() as conn:
-            conn.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-    upgrade()
-    user = accounts.create_user("bench@example.com", "bench password 1")
-    mailing_list = lists.create(user.account_id, "Bench")
-    bulk_subscribers(user.account_id, mailing_list.id, args.subscribers)
+    app, user, mailing_list = bench_list(args.subscribers)
 
     def clear() -> None:
         db.session.execute(sa.delete(EmailEvent))
