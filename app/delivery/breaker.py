@@ -45,6 +45,7 @@ COOLDOWN = 60.0
 OPEN_TTL = 86400
 DEFAULT_PROVIDER = "provider:default"
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
+REFUSED, PASS, PROBE = 0, 1, 2  # the answers of Breaker.admit
 
 # KEYS: failures, open, probe, registry. ARGV: now, window, threshold, member, open_ttl, name, cooldown.
 _RECORD_FAILURE = """
@@ -163,7 +164,11 @@ class Breaker:
 
     def allow(self, now: float | None = None) -> bool:
         """May one message go now? Closed: yes. Open: no. Half-open: yes for one caller only."""
-        return bool(self._allow(keys=[self.open_key, self.probe_key], args=[_now_arg(now), repr(self.cooldown)]))
+        return self.admit(now) != REFUSED
+
+    def admit(self, now: float | None = None) -> int:
+        """Like ``allow``, telling which yes: ``REFUSED``, ``PASS`` (closed) or ``PROBE`` (half-open)."""
+        return int(self._allow(keys=[self.open_key, self.probe_key], args=[_now_arg(now), repr(self.cooldown)]))
 
     def record_success(self) -> None:
         """The destination answered: close the breaker and forget its failures."""

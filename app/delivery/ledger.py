@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from app.models import EmailEvent, EmailStatus, SentEmail
 from app.models.base import utcnow
+from app.webhooks import outbox
 
 S = EmailStatus
 
@@ -58,11 +59,14 @@ def transition(
     values: dict | None = None,
     where: Sequence[sa.ColumnElement[bool]] = (),
     now: datetime | None = None,
+    facts: dict | None = None,
 ) -> list[int]:
     """Move the rows in ``email_ids`` to ``target`` and log ``event``; return the ids that moved.
 
     Rows whose current status may not move to ``target`` (or that fail ``where``) are left
     alone and not returned: that is the compare-and-set every concurrent caller relies on.
+    The webhook event of the move (``email.delivered``, ...) goes into the outbox in the same
+    transaction; ``facts`` (``smtp_code``, ``enhanced_code``) are added to its data.
     """
     if not email_ids:
         return []
@@ -81,4 +85,56 @@ def transition(
             sa.insert(EmailEvent),
             [{"email_id": i, "type": event, "at": now, "detail": detail[:1024]} for i in moved],
         )
+        outbox.email_status_changed(session, moved, target, facts=facts, now=now)
+    return moved
+
+
+_SETTLE: dict[tuple, sa.Update] = {}
+_INSERT_EVENT = sa.insert(EmailEvent.__table__)
+
+
+def settle(
+    session: Session,
+    email_id: int,
+    lease_token: str,
+    target: EmailStatus,
+    event: str,
+    *,
+    detail: str = "",
+    values: dict,
+    now: datetime | None = None,
+    facts: dict | None = None,
+) -> bool:
+    """``transition`` for the one row a sender holds (``sending`` under ``lease_token``).
+
+    The same table and the same compare-and-set, as one prepared statement per kind of move: the
+    engine calls this once per message sent, where building a statement each time would cost
+    more than executing it. Answers whether the row moved.
+    """
+    if target not in ALLOWED[S.SENDING]:
+        raise TransitionError(f"cannot move from sending to {target.value}")
+    now = now or utcnow()
+    key = (target, *sorted(values))
+    stmt = _SETTLE.get(key)
+    if stmt is None:
+        table = SentEmail.__table__
+        stmt = _SETTLE[key] = (
+            sa.update(table)
+            .where(
+                table.c.id == sa.bindparam("_id"),
+                table.c.status == S.SENDING,
+                table.c.lease_token == sa.bindparam("_lease"),
+            )
+            .values(status=target, updated_at=sa.bindparam("_now"), **{k: sa.bindparam(f"v_{k}") for k in values})
+        )
+    conn = session.connection()
+    moved = (
+        conn.execute(
+            stmt, {"_id": email_id, "_lease": lease_token, "_now": now, **{f"v_{k}": v for k, v in values.items()}}
+        ).rowcount
+        == 1
+    )
+    if moved:
+        conn.execute(_INSERT_EVENT, {"email_id": email_id, "type": event, "at": now, "detail": detail[:1024]})
+        outbox.email_status_changed(session, [email_id], target, facts=facts, now=now)
     return moved

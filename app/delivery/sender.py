@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from app import links
 from app.delivery import failpoints, suppression, verp
 from app.delivery.classify import classify
-from app.delivery.ledger import transition
+from app.delivery.ledger import settle, transition
 from app.delivery.render import CompiledMessage, Content, build_message
 from app.delivery.routing import Routing
 from app.delivery.settings import EngineSettings
@@ -56,6 +56,10 @@ _STATUS_FOR = {
     Outcome.FAILED: EmailStatus.FAILED,
     Outcome.DEFERRED: EmailStatus.DEFERRED,
 }
+
+
+_INSERT_ATTEMPT = sa.insert(DeliveryAttempt.__table__)
+_UNLEASED = {"lease_token": None, "lease_expires_at": None}
 
 
 def default_transport(settings: EngineSettings) -> SmtpTransport:
@@ -222,6 +226,10 @@ class _Contents:
             token = links.unsubscribe_token(self.settings.secret_key, email.subscriber_id, list_id)
             url = f"{self.settings.base_url}/u/{token}"
             return from_email, compiled.render(email.recipient, email.message_id, date, url)
+        if email.kind == EmailKind.TRANSACTIONAL:
+            from app.delivery import transactional
+
+            return transactional.message(self.session, email.id, email.recipient, email.message_id, date)
         content = self._confirmation(email)
         return content.from_email, build_message(content, email.recipient, email.message_id, date)
 
@@ -367,6 +375,7 @@ def _send_batch(
     finally:
         if transport is not None:
             transport.close()
+        routing.flush()
     return delivered
 
 
@@ -383,10 +392,9 @@ def _deliver_one(
 ) -> tuple[bool, bool]:
     """Send one row; answer (delivered, choose the provider again)."""
     email = batch.rows[email_id]
-    mine = [SentEmail.lease_token == token]
     blocked = batch.blocked(email)
     if blocked:
-        transition(session, [email.id], EmailStatus.SUPPRESSED, "suppressed", detail=blocked, where=mine)
+        settle(session, email.id, token, EmailStatus.SUPPRESSED, "suppressed", detail=blocked, values=_UNLEASED)
         session.commit()
         return False, False
     domain = email.recipient.rpartition("@")[2].lower()
@@ -414,19 +422,20 @@ def _deliver_one(
     verdict = classify(reply.code, reply.text)
     switch = routing.record(domain, reply, verdict)
     number = email.attempt_count + 1
-    session.add(
-        DeliveryAttempt(
-            email_id=email.id,
-            number=number,
-            started_at=started,
-            provider=routing.provider_name,
-            host=transport.host,
-            smtp_code=reply.code,
-            enhanced_code=verdict.enhanced_code,
-            response=reply.text[:1024],
-            outcome=verdict.outcome,
-            duration_ms=duration_ms,
-        )
+    session.execute(
+        _INSERT_ATTEMPT,
+        {
+            "email_id": email.id,
+            "number": number,
+            "started_at": started,
+            "provider": routing.provider_name,
+            "host": transport.host,
+            "smtp_code": reply.code,
+            "enhanced_code": verdict.enhanced_code,
+            "response": reply.text[:1024],
+            "outcome": verdict.outcome,
+            "duration_ms": duration_ms,
+        },
     )
     detail = f"{reply.code or '-'} {reply.text}".strip()
     values: dict = {"attempt_count": number, "lease_token": None, "lease_expires_at": None}
@@ -446,7 +455,7 @@ def _deliver_one(
         values["reason"] = reply.text[:1024]
     if unknown:
         session.add(EmailEvent(email_id=email.id, type="unknown_outcome", at=utcnow(), detail=reply.text[:1024]))
-    moved = transition(session, [email.id], target, target.value, detail=detail, values=values, where=mine)
+    moved = settle(session, email.id, token, target, target.value, detail=detail, values=values)
     if moved and verdict.suppress:
         suppress(session, email.account_id, email.recipient, SuppressionReason.HARD_BOUNCE, detail)
     lease.renew_if_due()
