@@ -74,6 +74,7 @@ def load_settings(instance: Path | None = None) -> dict:
         "DELIVERY_MAX_AGE": int(os.environ.get("DELIVERY_MAX_AGE", "259200")),
         "DELIVERY_BATCH_SIZE": int(os.environ.get("DELIVERY_BATCH_SIZE", "100")),
         "DELIVERY_CONCURRENCY": int(os.environ.get("DELIVERY_CONCURRENCY", "4")),
+        "DELIVERY_COMMIT_EVERY": int(os.environ.get("DELIVERY_COMMIT_EVERY", "20")),
         # Short and renewed while a batch is sent: a dead worker's rows are free within ~1.5 minutes.
         "DELIVERY_LEASE_SECONDS": int(os.environ.get("DELIVERY_LEASE_SECONDS", "60")),
         # Attempts and events of e-mails finished longer ago than this are pruned (0 keeps all).
@@ -84,6 +85,24 @@ def load_settings(instance: Path | None = None) -> dict:
         "MAINTENANCE_INTERVAL": int(os.environ.get("POSTROOM_MAINTENANCE_INTERVAL", "30")),
         "SMTP_TIMEOUT": float(os.environ.get("SMTP_TIMEOUT", "30")),
         "WEBHOOK_ALLOW_PRIVATE": os.environ.get("WEBHOOK_ALLOW_PRIVATE", "0") == "1",
+        # Webhooks have their own queue and worker (`python worker.py --webhooks`), so a slow
+        # endpoint never holds an e-mail worker.
+        "WEBHOOK_QUEUE": os.environ.get("WEBHOOK_QUEUE", "postroom-webhooks"),
+        "WEBHOOK_TIMEOUT": float(os.environ.get("WEBHOOK_TIMEOUT", "10")),
+        # Seconds before each retry (jitter added); spans more than 24 hours, then the delivery fails.
+        "WEBHOOK_RETRY_SCHEDULE": _int_list(
+            os.environ.get("WEBHOOK_RETRY_SCHEDULE", "5,60,300,1800,7200,18000,36000,36000"),
+            "WEBHOOK_RETRY_SCHEDULE",
+        ),
+        # Requests in flight per webhook worker, and at most this many per endpoint.
+        "WEBHOOK_CONCURRENCY": int(os.environ.get("WEBHOOK_CONCURRENCY", "8")),
+        "WEBHOOK_PER_ENDPOINT": int(os.environ.get("WEBHOOK_PER_ENDPOINT", "2")),
+        # After a rotation the previous secret keeps signing (next to the new one) this long.
+        "WEBHOOK_SECRET_OVERLAP": int(os.environ.get("WEBHOOK_SECRET_OVERLAP", "86400")),
+        # Finished webhook deliveries and their events are pruned after this many days (0 keeps all).
+        "WEBHOOK_RETENTION_DAYS": int(os.environ.get("WEBHOOK_RETENTION_DAYS", "30")),
+        # Calls per API token (or per address without one), all routes together; empty: no limit.
+        "API_RATE_LIMIT": os.environ.get("API_RATE_LIMIT", "50 per second; 2000 per minute"),
         "RQ_QUEUE": os.environ.get("RQ_QUEUE", "postroom"),
         "MAX_BODY_BYTES": int(os.environ.get("MAX_BODY_BYTES", str(512 * 1024))),
         "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,

@@ -1,10 +1,12 @@
 """Deliver a batch of ``sent_emails`` rows over one reused SMTP connection.
 
 A batch is claimed with a lease (``queued -> sending``), then each row is checked against the
-suppression list, rendered, sent, classified, and recorded (attempt + transition) in its own
-transaction, committed right after the server's reply: the window in which an accepted message
-is not yet recorded is one commit wide. Rows whose lease has been taken over by the sweeper are
-not written over (the compare-and-set includes the lease token).
+suppression list, rendered, sent and classified. Outcomes are recorded (attempt + transition)
+in short transactions of at most ``commit_every`` messages, none older than
+``COMMIT_SECONDS``: the window in which an accepted message is not yet recorded is that group,
+so a worker killed inside it re-sends at most that many (each shows ``lease_expired`` on its
+timeline); ``DELIVERY_COMMIT_EVERY=1`` makes it one message. Rows whose lease has been taken
+over by the sweeper are not written over (the compare-and-set includes the lease token).
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from app.models.base import utcnow
 
 TransportFactory = Callable[[EngineSettings], SmtpTransport]
 GATE_SECONDS = 1.0  # how stale a batch's view of "paused / cancelled" may be
+COMMIT_SECONDS = 0.25  # the longest a sent message's outcome waits to be written
 
 _STATUS_FOR = {
     Outcome.DELIVERED: EmailStatus.DELIVERED,
@@ -210,6 +213,64 @@ class _Batch:
         return None
 
 
+@dataclass
+class _Outcome:
+    """What one sent (or skipped) row's record will write."""
+
+    email: _Row
+    target: EmailStatus
+    detail: str
+    values: dict
+    attempt: dict | None = None
+    unknown: str | None = None  # the reply text when the outcome is unknown (no reply after DATA)
+    suppress: bool = False
+
+
+class _Records:
+    """The outcomes of a batch's messages, written together in one short transaction.
+
+    Held in memory, not in an open transaction, so the database's write lock is taken only for
+    the moment of writing them (SQLite has one per database).
+    """
+
+    def __init__(self, session: Session, token: str, lease: _Lease, limit: int):
+        self.session, self.token, self.lease, self.limit = session, token, lease, max(1, limit)
+        self.pending: list[_Outcome] = []
+        self.oldest = 0.0
+        self.delivered = 0
+
+    def add(self, outcome: _Outcome) -> None:
+        if not self.pending:
+            self.oldest = time.monotonic()
+        self.pending.append(outcome)
+        if len(self.pending) >= self.limit:
+            self.write()
+
+    def write_if_stale(self) -> None:
+        """Write what waits before the next message could keep it waiting (a slow reply, a pause)."""
+        if self.pending and time.monotonic() - self.oldest >= COMMIT_SECONDS:
+            self.write()
+
+    def write(self) -> None:
+        if not self.pending:
+            return
+        session, pending = self.session, self.pending
+        attempts = [o.attempt for o in pending if o.attempt is not None]
+        if attempts:
+            session.execute(_INSERT_ATTEMPT, attempts)
+        for o in pending:
+            email = o.email
+            if o.unknown is not None:
+                session.add(EmailEvent(email_id=email.id, type="unknown_outcome", at=utcnow(), detail=o.unknown))
+            moved = settle(session, email.id, self.token, o.target, o.target.value, detail=o.detail, values=o.values)
+            if moved and o.suppress:
+                suppress(session, email.account_id, email.recipient, SuppressionReason.HARD_BOUNCE, o.detail)
+            self.delivered += moved and o.target == EmailStatus.DELIVERED
+        self.lease.renew_if_due()
+        session.commit()
+        self.pending = []
+
+
 class _Contents:
     """Builds each row's ``Content``, loading each campaign and list once per batch."""
 
@@ -327,12 +388,15 @@ def _send_batch(
         _Lease(session, settings, token),
         _CampaignGate(session, campaign_id),
     )
+    records = _Records(session, token, lease, settings.commit_every)
     batch = _Batch(session, ids)
-    delivered, failovers, position = 0, 0, 0
+    failovers, position = 0, 0
     transport = routing.open(factory)
     try:
         while position < len(ids):
+            records.write_if_stale()
             if transport is None:
+                records.write()
                 _release(
                     session,
                     settings,
@@ -343,11 +407,12 @@ def _send_batch(
                 break
             if not gate.allows():
                 # Paused or cancelled mid-batch: hand the untouched rows back.
+                records.write()
                 _requeue(session, ids[position:], token, "released")
                 break
             try:
-                sent, switch = _deliver_one(
-                    session, settings, transport, contents, batch, ids[position], token, lease, routing
+                switch = _deliver_one(
+                    session, settings, transport, contents, batch, ids[position], token, records, routing
                 )
             except ConnectFailed as exc:
                 # No message reached the server, so no attempt is counted. Fail over to the next
@@ -357,6 +422,7 @@ def _send_batch(
                 failovers += 1
                 if routing.conn is None or failovers > MAX_FAILOVERS:
                     transport = None
+                    records.write()
                     _release(
                         session,
                         settings,
@@ -367,16 +433,20 @@ def _send_batch(
                     break
                 transport = routing.open(factory)
                 continue
-            delivered += sent
             position += 1
             if switch:  # daily cap reached or provider breaker opened: choose again
                 transport.close()
                 transport = routing.open(factory)
+    except BaseException:
+        session.rollback()  # whatever failed, the outcomes the server already gave are written next
+        raise
     finally:
+        # Outcomes already received are written whatever happened, so they are not sent again.
+        records.write()
         if transport is not None:
             transport.close()
         routing.flush()
-    return delivered
+    return records.delivered
 
 
 def _deliver_one(
@@ -387,21 +457,21 @@ def _deliver_one(
     batch: _Batch,
     email_id: int,
     token: str,
-    lease: _Lease,
+    records: _Records,
     routing: Routing,
-) -> tuple[bool, bool]:
-    """Send one row; answer (delivered, choose the provider again)."""
+) -> bool:
+    """Send one row and hand its outcome to ``records``; answer whether to choose the provider again."""
     email = batch.rows[email_id]
     blocked = batch.blocked(email)
     if blocked:
-        settle(session, email.id, token, EmailStatus.SUPPRESSED, "suppressed", detail=blocked, values=_UNLEASED)
-        session.commit()
-        return False, False
+        records.add(_Outcome(email, EmailStatus.SUPPRESSED, blocked, _UNLEASED))
+        return False
     domain = email.recipient.rpartition("@")[2].lower()
     wait, why = routing.admit(domain)
     if wait:
+        records.write()
         _release(session, settings, [email.id], token, why, delay=wait)
-        return False, False
+        return False
     started = utcnow()
     from_email, data = contents.message(email, started)
     clock = time.monotonic()
@@ -422,23 +492,20 @@ def _deliver_one(
     verdict = classify(reply.code, reply.text)
     switch = routing.record(domain, reply, verdict)
     number = email.attempt_count + 1
-    session.execute(
-        _INSERT_ATTEMPT,
-        {
-            "email_id": email.id,
-            "number": number,
-            "started_at": started,
-            "provider": routing.provider_name,
-            "host": transport.host,
-            "smtp_code": reply.code,
-            "enhanced_code": verdict.enhanced_code,
-            "response": reply.text[:1024],
-            "outcome": verdict.outcome,
-            "duration_ms": duration_ms,
-        },
-    )
+    attempt = {
+        "email_id": email.id,
+        "number": number,
+        "started_at": started,
+        "provider": routing.provider_name,
+        "host": transport.host,
+        "smtp_code": reply.code,
+        "enhanced_code": verdict.enhanced_code,
+        "response": reply.text[:1024],
+        "outcome": verdict.outcome,
+        "duration_ms": duration_ms,
+    }
     detail = f"{reply.code or '-'} {reply.text}".strip()
-    values: dict = {"attempt_count": number, "lease_token": None, "lease_expires_at": None}
+    values: dict = {"attempt_count": number, **_UNLEASED}
     target = _STATUS_FOR[verdict.outcome]
     if target == EmailStatus.DELIVERED:
         values.update(sent_at=utcnow(), reason=None)
@@ -453,14 +520,18 @@ def _deliver_one(
             values["reason"] = reply.text[:1024]
     else:
         values["reason"] = reply.text[:1024]
-    if unknown:
-        session.add(EmailEvent(email_id=email.id, type="unknown_outcome", at=utcnow(), detail=reply.text[:1024]))
-    moved = settle(session, email.id, token, target, target.value, detail=detail, values=values)
-    if moved and verdict.suppress:
-        suppress(session, email.account_id, email.recipient, SuppressionReason.HARD_BOUNCE, detail)
-    lease.renew_if_due()
-    session.commit()
-    return bool(moved) and target == EmailStatus.DELIVERED, switch
+    records.add(
+        _Outcome(
+            email,
+            target,
+            detail,
+            values,
+            attempt=attempt,
+            unknown=reply.text[:1024] if unknown else None,
+            suppress=verdict.suppress,
+        )
+    )
+    return switch
 
 
 def _bounce_address(settings: EngineSettings, from_email: str, email: SentEmail) -> str:

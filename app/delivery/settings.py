@@ -16,6 +16,7 @@ class EngineSettings:
     provider_name: str
     mail_from: str
     batch_size: int = 100
+    commit_every: int = 20
     lease_seconds: int = 60
     retry_schedule: tuple[int, ...] = (300, 600, 1200, 2400, 4800, 9600, 14400)
     max_age: int = 259200
@@ -33,6 +34,7 @@ class EngineSettings:
             provider_name="dev-catcher" if dev else "default",
             mail_from=config["MAIL_FROM"],
             batch_size=config["DELIVERY_BATCH_SIZE"],
+            commit_every=config.get("DELIVERY_COMMIT_EVERY", 20),
             lease_seconds=config["DELIVERY_LEASE_SECONDS"],
             retry_schedule=tuple(config["DELIVERY_RETRY_SCHEDULE"]),
             max_age=config["DELIVERY_MAX_AGE"],

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import random
 import time
+from collections import Counter
+from email import message_from_bytes, policy
 
 import pytest
+import sqlalchemy as sa
 
 from app.delivery import breaker, failpoints
 from app.delivery.suppression import suppress
 from app.extensions import db
-from app.models import EmailEvent, SuppressionReason
+from app.models import EmailEvent, SentEmail, SuppressionReason
 from app.services import campaigns
 from tests.delivery.fleet import Fleet, ledger_check, open_rows, wait_for
 from tests.delivery.fleet import finished as _finished
@@ -39,17 +42,19 @@ def campaign_of(app, make_user):
 
 
 @pytest.mark.parametrize(
-    "place,kills,duplicates",
+    "place,kills,duplicates,commit_every",
     [
-        ("after_claim", 3, 0),  # nothing reached the server
-        ("before_data", 3, 0),  # MAIL and RCPT only: no message
-        ("after_250_before_commit", 2, 2),  # the irreducible window: one duplicate per kill
-        ("mid_fanout", 1, 0),  # fan-out resumes idempotently
+        ("after_claim", 3, 0, 20),  # nothing reached the server
+        ("before_data", 3, 0, 20),  # MAIL and RCPT only: no message
+        ("after_250_before_commit", 2, 2, 1),  # one transaction per message: one duplicate per kill
+        ("mid_fanout", 1, 0, 20),  # fan-out resumes idempotently
     ],
 )
-def test_kill_at_each_failpoint(app, campaign_of, smtp_server, tmp_path, place, kills, duplicates):
+def test_kill_at_each_failpoint(app, campaign_of, smtp_server, tmp_path, place, kills, duplicates, commit_every):
     campaign = campaign_of(300, suppressed=5)
-    fleet = Fleet(app, smtp_server, tmp_path, failpoints=f"{place}={kills}", FANOUT_CHUNK=100)
+    fleet = Fleet(
+        app, smtp_server, tmp_path, failpoints=f"{place}={kills}", FANOUT_CHUNK=100, DELIVERY_COMMIT_EVERY=commit_every
+    )
     campaigns.send(campaign.account_id, campaign.id)
     fleet.start(2)
     try:
@@ -59,6 +64,29 @@ def test_kill_at_each_failpoint(app, campaign_of, smtp_server, tmp_path, place, 
     assert failpoints.kills(str(tmp_path), place) == kills  # every planned kill happened
     figures = ledger_check(campaign, smtp_server, max_duplicates=duplicates)
     assert figures["duplicates"] == duplicates and figures["rows"] == 295
+
+
+def test_kill_with_outcomes_written_in_groups(app, campaign_of, smtp_server, tmp_path):
+    """With ``DELIVERY_COMMIT_EVERY`` 10, a kill after a 250 re-sends at most the ten messages whose
+    outcomes were waiting to be written, and each one says so on its timeline."""
+    campaign = campaign_of(300)
+    fleet = Fleet(app, smtp_server, tmp_path, failpoints="after_250_before_commit=2", DELIVERY_COMMIT_EVERY=10)
+    campaigns.send(campaign.account_id, campaign.id)
+    fleet.start(2)
+    try:
+        assert wait_for(_finished(campaign), timeout=60, fleet=fleet), fleet.logs()
+    finally:
+        fleet.stop()
+    assert failpoints.kills(str(tmp_path), "after_250_before_commit") == 2
+    figures = ledger_check(campaign, smtp_server, max_duplicates=2 * 10)
+    assert figures["duplicates"] >= 2  # at least the message each kill interrupted
+    received = Counter(message_from_bytes(r.data, policy=policy.default)["Message-ID"] for r in smtp_server.received)
+    twice = [message_id for message_id, count in received.items() if count > 1]
+    rows = db.session.scalars(sa.select(SentEmail).where(SentEmail.message_id.in_(twice))).all()
+    assert len(rows) == len(twice)
+    for row in rows:  # visible: the sweep took the row back from the dead worker, then it was sent again
+        assert "lease_expired" in [event.type for event in row.events], row.message_id
+        assert row.attempt_count == 1  # the lost attempt was never recorded: the timeline says why
 
 
 def test_storm_of_random_kills(app, campaign_of, smtp_server, tmp_path):
@@ -79,9 +107,9 @@ def test_storm_of_random_kills(app, campaign_of, smtp_server, tmp_path):
         assert wait_for(finished, timeout=90, fleet=fleet), fleet.logs()
     finally:
         fleet.stop()
-    # Each kill can cost at most the one message its worker had in flight.
+    # Each kill can cost at most the messages whose outcomes were waiting to be written.
     assert fleet.kills >= 3, "the storm ended before it could kill"
-    figures = ledger_check(campaign, smtp_server, max_duplicates=fleet.kills)
+    figures = ledger_check(campaign, smtp_server, max_duplicates=fleet.kills * app.config["DELIVERY_COMMIT_EVERY"])
     print(f"storm: {fleet.kills} kills, {figures}")
 
 
