@@ -72,7 +72,7 @@ def load_settings(instance: Path | None = None) -> dict:
             "DELIVERY_RETRY_SCHEDULE",
         ),
         "DELIVERY_MAX_AGE": int(os.environ.get("DELIVERY_MAX_AGE", "259200")),
-        "DELIVERY_BATCH_SIZE": int(os.environ.get("DELIVERY_BATCH_SIZE", "100")),
+        "DELIVERY_BATCH_SIZE": int(os.environ.get("DELIVERY_BATCH_SIZE", "500")),
         "DELIVERY_CONCURRENCY": int(os.environ.get("DELIVERY_CONCURRENCY", "4")),
         "DELIVERY_COMMIT_EVERY": int(os.environ.get("DELIVERY_COMMIT_EVERY", "20")),
         # Short and renewed while a batch is sent: a dead worker's rows are free within ~1.5 minutes.

@@ -15,7 +15,7 @@ class EngineSettings:
     smtp_url: str
     provider_name: str
     mail_from: str
-    batch_size: int = 100
+    batch_size: int = 500
     commit_every: int = 20
     lease_seconds: int = 60
     retry_schedule: tuple[int, ...] = (300, 600, 1200, 2400, 4800, 9600, 14400)
