@@ -1,6 +1,7 @@
 """Postroom background processes.
 
 python worker.py            an RQ worker (plus its share of the periodic maintenance)
+python worker.py --webhooks an RQ worker for the webhook queue only (WEBHOOK_QUEUE)
 python worker.py --inbound  the inbound listener for bounces and complaints (INBOUND_SMTP)
 python worker.py --catcher  the development SMTP catcher (used when SMTP_URL is unset)
 """
@@ -22,6 +23,7 @@ from app import create_app
 # The sweep runs once per MAINTENANCE_INTERVAL however many workers run: whoever takes this
 # lock (SET NX EX interval) enqueues it.
 MAINTENANCE_LOCK = "postroom:maintenance:lock"
+WEBHOOK_TICK_SECONDS = 5
 log = logging.getLogger("postroom.worker")
 
 
@@ -39,6 +41,20 @@ def maintenance_ticker(app, stop: threading.Event) -> None:
         except redis.RedisError as exc:
             log.warning("maintenance ticker: Redis unavailable (%s); retrying", exc)
             stop.wait(10)
+
+
+def webhook_ticker(app, stop: threading.Event) -> None:
+    """Every few seconds ring the webhook doorbell when a delivery is due, so retries come on time."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from app.jobs import webhooks
+
+    while not stop.wait(WEBHOOK_TICK_SECONDS):
+        try:
+            with app.app_context():
+                webhooks.redrive()
+        except SQLAlchemyError as exc:
+            log.warning("webhook ticker: database unavailable (%s); retrying", exc)
 
 
 def rebuild_breakers(app) -> None:
@@ -73,7 +89,8 @@ def _forget_parent_connections(app) -> None:
         db.engine.dispose(close=False)
 
 
-def run_worker(burst: bool = False) -> None:
+def run_worker(burst: bool = False, webhooks: bool = False) -> None:
+    """An RQ worker for the e-mail queue, or with ``webhooks`` for the webhook queue alone."""
     from app.jobs import tasks
 
     app = create_app()
@@ -81,11 +98,14 @@ def run_worker(burst: bool = False) -> None:
     os.register_at_fork(after_in_child=lambda: _forget_parent_connections(app))
     conn = app.extensions["redis"]
     stop = threading.Event()
-    threading.Thread(target=maintenance_ticker, args=(app, stop), daemon=True).start()
+    ticker = webhook_ticker if webhooks else maintenance_ticker
+    threading.Thread(target=ticker, args=(app, stop), daemon=True).start()
     while True:
         try:
-            rebuild_breakers(app)
-            worker = Worker([Queue(app.config["RQ_QUEUE"], connection=conn)], connection=conn)
+            if not webhooks:
+                rebuild_breakers(app)
+            queue = app.config["WEBHOOK_QUEUE" if webhooks else "RQ_QUEUE"]
+            worker = Worker([Queue(queue, connection=conn)], connection=conn)
             worker.work(burst=burst, logging_level="INFO", with_scheduler=False)
             break
         except redis.ConnectionError as exc:
@@ -125,6 +145,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--catcher", action="store_true", help="run the development SMTP catcher")
     parser.add_argument("--inbound", action="store_true", help="run the inbound bounce and complaint listener")
+    parser.add_argument("--webhooks", action="store_true", help="run a worker for the webhook queue only")
     parser.add_argument("--burst", action="store_true", help="exit when the queue is empty")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -134,7 +155,7 @@ def main() -> None:
     elif args.catcher:
         run_catcher()
     else:
-        run_worker(burst=args.burst)
+        run_worker(burst=args.burst, webhooks=args.webhooks)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.config.update(settings)
     app.config.update(overrides or {})
     register_extensions(app)
+    register_converters(app)
     register_blueprints(app)
     register_cli(app)
     register_template_helpers(app)
@@ -43,6 +44,23 @@ def register_extensions(app: Flask) -> None:
     @login_manager.user_loader
     def load_user(user_id: str):
         return db.session.get(models.User, int(user_id))
+
+
+def register_converters(app: Flask) -> None:
+    """``<int:id>`` in every route gives the view an id a database integer column can hold.
+
+    A larger number is no id of ours: it becomes 0, which no row has, so it answers 404 like any
+    unknown id instead of failing in the database (SQLite: "Python int too large", PostgreSQL:
+    "integer out of range"). Refusing it in the converter would make Werkzeug answer 405.
+    """
+    from werkzeug.routing import IntegerConverter
+
+    class DatabaseId(IntegerConverter):
+        def to_python(self, value: str) -> int:
+            number = super().to_python(value)
+            return number if number <= 2**31 - 1 else 0
+
+    app.url_map.converters["int"] = DatabaseId
 
 
 def register_blueprints(app: Flask) -> None:

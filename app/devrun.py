@@ -36,6 +36,8 @@ def main() -> int:
     manager.add_process("web", f"{PYTHON} -m flask --app wsgi run --host 127.0.0.1 --port {port}", env=env)
     for number in range(1, workers + 1):
         manager.add_process(f"worker.{number}", f"{PYTHON} worker.py", env=env)
+    # Webhooks have their own worker: a slow endpoint never holds an e-mail worker.
+    manager.add_process("webhooks", f"{PYTHON} worker.py --webhooks", env=env)
     manager.add_process("inbound", f"{PYTHON} worker.py --inbound", env=env)
     if not env.get("SMTP_URL"):
         manager.add_process("catcher", f"{PYTHON} worker.py --catcher", env=env)

@@ -7,6 +7,19 @@ from app.extensions import csrf
 bp = Blueprint("api", __name__)
 csrf.exempt(bp)  # bearer tokens, never cookies: there is no session to forge requests with
 
-from app.api import errors, routes  # noqa: E402,F401
+# Importing the route modules registers their routes on ``bp``.
+from app.api import (  # noqa: E402,F401
+    analytics,
+    auth,
+    errors,
+    imports,
+    limits,
+    routes,
+    suppressions,
+    transactional,
+    webhooks,
+)
 
 errors.register(bp)
+limits.register(bp)
+bp.teardown_app_request(auth.forget_token)

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 from pydantic import ValidationError
-from werkzeug.exceptions import HTTPException, InternalServerError, default_exceptions
+from werkzeug.exceptions import HTTPException, InternalServerError, TooManyRequests, default_exceptions
 
 from app.services.errors import ServiceError, ValidationFailed
+
+# Error codes that say more than the status's name.
+CODES = {429: "rate_limited"}
 
 
 class Unauthorized(ServiceError):
@@ -46,8 +49,11 @@ def invalid(exc: ValidationError) -> ValidationFailed:
 def _http_error(exc: HTTPException, message: str | None = None) -> Response:
     if isinstance(exc, InternalServerError):
         message = "the server failed to answer this request; the error is logged"
+    if isinstance(exc, TooManyRequests):  # Flask-Limiter's, whose description is the limit
+        message = f"rate limit of {exc.description} exceeded; retry after the seconds in the Retry-After header"
     message = message or exc.description or exc.name
-    response = error_response(exc.code or 500, exc.name.lower().replace(" ", "_"), message)
+    code = CODES.get(exc.code, exc.name.lower().replace(" ", "_"))
+    response = error_response(exc.code or 500, code, message)
     if getattr(exc, "valid_methods", None):
         response.headers["Allow"] = ", ".join(sorted(exc.valid_methods))
     return response

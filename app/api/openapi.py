@@ -18,7 +18,8 @@ from pydantic.json_schema import models_json_schema
 from app.api import bp
 from app.api.auth import authenticate
 from app.api.errors import MalformedJson, invalid
-from app.api.schemas import ErrorOut
+from app.api.schemas import MAX_INT, ErrorOut
+from app.services.errors import NotFound
 
 REF_TEMPLATE = "#/components/schemas/{model}"
 _PATH_PARAM = re.compile(r"<(?:(?P<converter>\w+):)?(?P<name>\w+)>")
@@ -30,7 +31,27 @@ ERRORS = {
     409: ("Conflict", "The object's state does not allow this."),
     413: ("TooLarge", "The request is larger than the server accepts."),
     422: ("ValidationError", "A field is missing, unknown or invalid; `field` names it."),
+    429: ("RateLimited", "Too many calls with this token (or from this address without one); see `Retry-After`."),
 }
+# Headers an error answer carries besides its body.
+ERROR_HEADERS = {
+    429: {
+        "Retry-After": {"description": "seconds to wait before calling again", "schema": {"type": "integer"}},
+        "X-RateLimit-Limit": {"description": "calls allowed in the limit's window", "schema": {"type": "integer"}},
+        "X-RateLimit-Remaining": {"description": "calls left in the window", "schema": {"type": "integer"}},
+        "X-RateLimit-Reset": {"description": "when the window ends (Unix time)", "schema": {"type": "integer"}},
+    },
+}
+
+
+@dataclass(frozen=True)
+class Header:
+    """A request header a view reads itself, described as a header parameter in the document."""
+
+    name: str
+    description: str
+    max_length: int | None = None
+    required: bool = False
 
 
 @dataclass(frozen=True)
@@ -48,6 +69,12 @@ class Operation:
     auth: bool
     errors: tuple[int, ...]
     also: dict[int, type[BaseModel]] = field(default_factory=dict)
+    headers: tuple[Header, ...] = ()
+    rate_limited: bool = True
+    # A body the view reads itself (a CSV upload, say): its schema per media type.
+    raw_body: dict[str, dict] = field(default_factory=dict)
+    # The media type of a success answer the view builds itself (a streamed CSV, say).
+    produces: str | None = None
 
     @property
     def path(self) -> str:
@@ -60,8 +87,8 @@ class Operation:
 
     @property
     def error_statuses(self) -> list[int]:
-        implied = {401: self.auth, 404: bool(self.path_params), 422: bool(self.body or self.query)}
-        implied |= {400: bool(self.body), 413: bool(self.body)}
+        implied = {401: self.auth, 404: bool(self.path_params), 422: bool(self.body or self.query or self.raw_body)}
+        implied |= {400: bool(self.body), 413: bool(self.body or self.raw_body), 429: self.rate_limited}
         return sorted({status for status, applies in implied.items() if applies} | set(self.errors))
 
 
@@ -79,13 +106,21 @@ def api_route(
     auth: bool = True,
     errors: tuple[int, ...] = (),
     also: dict[int, type[BaseModel]] | None = None,
+    headers: tuple[Header, ...] = (),
+    rate_limited: bool = True,
+    raw_body: dict[str, dict] | None = None,
+    produces: str | None = None,
 ):
     """Register the decorated view at ``rule`` for ``method`` on the API blueprint.
 
     The view receives its path arguments, plus ``body`` and ``query`` (validated model
     instances) when declared. It returns what ``response`` is read from (a model object or a
     dict), answered with ``status``; or a ``(result, status)`` pair for a status declared in
-    ``also``; or None when ``response`` is None (answered 204).
+    ``also``; or None when ``response`` is None (answered 204). ``rate_limited=False`` exempts
+    the route from the per-token rate limit (app/api/limits.py). A view declaring ``raw_body``
+    (media type: schema) reads the request stream itself; one declaring ``produces`` returns
+    its own Response of that media type. ``headers`` documents request headers the view reads
+    itself (``Idempotency-Key``).
     """
 
     def decorate(view):
@@ -97,16 +132,21 @@ def api_route(
             body=body,
             query=query,
             response=response,
-            status=status if response else 204,
+            status=status if response or produces else 204,
             auth=auth,
             errors=tuple(errors),
             also=dict(also or {}),
+            headers=tuple(headers),
+            rate_limited=rate_limited,
+            raw_body=dict(raw_body or {}),
+            produces=produces,
         )
 
         @functools.wraps(view)
         def handle(**kwargs):
             if operation.auth:
                 authenticate()
+            _check_path(operation, kwargs)
             if operation.query:
                 kwargs["query"] = _parse_query(operation.query)
             if operation.body:
@@ -118,6 +158,15 @@ def api_route(
         return handle
 
     return decorate
+
+
+def _check_path(operation: Operation, kwargs: dict) -> None:
+    # An id larger than any id column holds, or text with a NUL, names nothing: the database
+    # must not be asked (SQLite overflows, PostgreSQL refuses NUL).
+    for name, converter in operation.path_params:
+        value = kwargs[name]
+        if (converter == "int" and value > MAX_INT) or (converter != "int" and "\x00" in value):
+            raise NotFound(f"{name} {value!r} not found")
 
 
 def _parse_query(model: type[BaseModel]) -> BaseModel:
@@ -136,11 +185,15 @@ def _parse_body(model: type[BaseModel]) -> BaseModel:
     except ValidationError as exc:
         broken = [error for error in exc.errors(include_url=False) if error["type"] == "json_invalid"]
         if broken:
-            raise MalformedJson(f"the body is not valid JSON: {broken[0]['msg']}") from None
+            # JSON sent under another type (curl -d says form data) is accepted; say so when it is not JSON.
+            sent_as = f" (sent as {request.mimetype}; send JSON)" if request.mimetype and not request.is_json else ""
+            raise MalformedJson(f"the body is not valid JSON{sent_as}: {broken[0]['msg']}") from None
         raise invalid(exc) from None
 
 
 def _answer(operation: Operation, result):
+    if operation.produces:
+        return result  # the view built its own answer (e.g. a streamed CSV)
     if operation.response is None:
         return "", 204
     result, status = result if isinstance(result, tuple) else (result, operation.status)
@@ -176,7 +229,8 @@ def document(server_url: str, operations: list[Operation] = OPERATIONS) -> dict:
             "schemas": schemas,
             "responses": {
                 name: {"description": text, "content": {"application/json": {"schema": error_ref}}}
-                for name, text in ERRORS.values()
+                | ({"headers": ERROR_HEADERS[status]} if status in ERROR_HEADERS else {})
+                for status, (name, text) in ERRORS.items()
             },
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "description": "an API token (`pr_...`)"}
@@ -198,6 +252,7 @@ def _operation(op: Operation, refs: dict, schemas: dict) -> dict:
         }
         for name, converter in op.path_params
     ]
+    parameters += [_header_parameter(header) for header in op.headers]
     if op.query:
         parameters += _query_parameters(_resolve(refs[(op.query, "validation")], schemas))
     if parameters:
@@ -208,7 +263,12 @@ def _operation(op: Operation, refs: dict, schemas: dict) -> dict:
             "required": bool(_resolve(body_ref, schemas).get("required")),
             "content": {"application/json": {"schema": body_ref}},
         }
-    responses = {str(op.status): _response(op.response, op.summary, refs)}
+    if op.raw_body:
+        entry["requestBody"] = {
+            "required": True,
+            "content": {media: {"schema": schema} for media, schema in op.raw_body.items()},
+        }
+    responses = {str(op.status): _response(op.response, op.summary, refs, op.produces)}
     for status, model in op.also.items():
         responses[str(status)] = _response(model, model.__doc__ or f"HTTP {status}", refs)
     for status in op.error_statuses:
@@ -217,7 +277,22 @@ def _operation(op: Operation, refs: dict, schemas: dict) -> dict:
     return entry
 
 
-def _response(model: type[BaseModel] | None, description: str, refs: dict) -> dict:
+def _header_parameter(header: Header) -> dict:
+    schema: dict = {"type": "string"}
+    if header.max_length is not None:
+        schema["maxLength"] = header.max_length
+    return {
+        "name": header.name,
+        "in": "header",
+        "required": header.required,
+        "description": header.description,
+        "schema": schema,
+    }
+
+
+def _response(model: type[BaseModel] | None, description: str, refs: dict, media: str | None = None) -> dict:
+    if media:
+        return {"description": description.strip(), "content": {media: {"schema": {"type": "string"}}}}
     if model is None:
         return {"description": "Done; no content."}
     schema = refs[(model, "serialization")]

@@ -64,7 +64,7 @@ def _keyset(stmt: sa.Select, entity, query: PageQuery, present: Callable = lambd
 # Health and this API's description
 
 
-@api_route("/health", auth=False, response=HealthOut, also={503: HealthOut})
+@api_route("/health", auth=False, response=HealthOut, also={503: HealthOut}, rate_limited=False)
 def health():
     """Check the database and Redis; 503 names the one that failed."""
     checks = {

@@ -19,6 +19,7 @@ from pydantic import (
     RootModel,
     WithJsonSchema,
     create_model,
+    field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -27,6 +28,8 @@ from app.models import BodyFormat, CampaignStatus, EmailKind, EmailStatus, Outco
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
+# PostgreSQL's integer: the largest id or count a column holds (SQLite fails on 64-bit overflow).
+MAX_INT = 2**31 - 1
 
 # ISO-8601 with an explicit "+00:00" offset, which every client's parser understands.
 Timestamp = Annotated[
@@ -36,16 +39,31 @@ Timestamp = Annotated[
 ]
 
 
+def storable(value: Any) -> Any:
+    """Refuse what no column holds (a value or a list item), before a query trips on it.
+
+    Integers past PostgreSQL's integer, and text with NUL characters, which PostgreSQL refuses.
+    """
+    for item in value if isinstance(value, list) else [value]:
+        if isinstance(item, int) and not isinstance(item, bool) and abs(item) > MAX_INT:
+            raise PydanticCustomError("int_range", "Input should be between -{max} and {max}", {"max": MAX_INT})
+        if isinstance(item, str) and "\x00" in item:
+            raise PydanticCustomError("nul_character", "Input must not contain NUL characters")
+    return value
+
+
 class Body(BaseModel):
     """A JSON request body: strict JSON types, and unknown fields are an error, not ignored."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
+    _storable = field_validator("*")(storable)
 
 
 class Query(BaseModel):
     """Query-string filters: values arrive as text and are converted; unknown names are an error."""
 
     model_config = ConfigDict(extra="forbid")
+    _storable = field_validator("*")(storable)
 
 
 class PageQuery(Query):

@@ -43,6 +43,7 @@ from app.delivery.ledger import transition
 from app.delivery.suppression import suppress
 from app.models import EmailEvent, EmailStatus, Outcome, SentEmail, SuppressionReason
 from app.models.base import utcnow
+from app.webhooks import outbox
 
 log = logging.getLogger(__name__)
 
@@ -342,6 +343,11 @@ def _apply_failure(session: Session, row: SentEmail, entry: RecipientReport) -> 
         "bounced",
         detail=detail,
         values={"reason": detail[:1024], "lease_token": None, "lease_expires_at": None},
+        # The remote server's own code when the diagnostic gives it, else the status's class.
+        facts={
+            "smtp_code": int(entry.diagnostic[:3]) if entry.diagnostic[:3].isdigit() else code,
+            "enhanced_code": status,
+        },
     )
     actions = []
     if moved:
@@ -394,6 +400,7 @@ def _apply_complaint(session: Session, row: SentEmail, report: Report) -> list[s
     ).first()
     if seen is None:
         _event(session, row, "complained", detail)
+        outbox.email_event(session, row, "email.complained", {"feedback_type": kind, "reason": detail})
         actions.append("complained event added")
     return actions
 

@@ -7,8 +7,9 @@ Every header value passes ``check_header_value``; every built message is re-pars
 from __future__ import annotations
 
 import base64
+import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from email import message_from_bytes
 from email.headerregistry import Address
@@ -16,10 +17,13 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
 
+import css_inline
 import html2text
 from markdown_it import MarkdownIt
 
+from app.delivery import personalise
 from app.delivery.headers import HeaderInjectionError, assert_headers, check_header_value
+from app.tracking.links import TrackedBody, Tracking
 
 UNSUBSCRIBE_PLACEHOLDER = "{{ unsubscribe_url }}"
 _markdown = MarkdownIt("commonmark", {"html": True, "linkify": False}).enable("table")
@@ -35,6 +39,27 @@ def html_to_text(html: str) -> str:
     converter.ignore_images = True
     converter.protect_links = True
     return converter.handle(html).strip() + "\n"
+
+
+# Never fetch a linked stylesheet: a campaign's HTML must not make the worker request a URL.
+_inliner = css_inline.CSSInliner(load_remote_stylesheets=False, keep_at_rules=True)
+_STYLE = re.compile(r"<style[\s>]", re.IGNORECASE)
+
+
+def inline_css(html: str) -> str:
+    """``<style>`` rules copied into ``style`` attributes (Gmail and Outlook ignore style blocks).
+
+    HTML without a ``<style>`` block is returned as it is. ``@media`` rules stay in a style
+    block; template tags are shielded so the HTML parser cannot escape or move them.
+    """
+    if not _STYLE.search(html):
+        return html
+    shield = personalise.Shield(html, comment=True)
+    try:
+        inlined = _inliner.inline(shield.text)
+    except css_inline.InlineError as exc:
+        raise personalise.TemplateProblem("html", f"its CSS could not be inlined: {exc}") from None
+    return shield.restore(inlined, "html")
 
 
 @dataclass(frozen=True)
@@ -108,24 +133,37 @@ class CompiledMessage:
     headers (values checked to be plain ASCII with no control characters) and the two body
     parts, base64-encoded so the unsubscribe URL can be put in before encoding. The first
     message rendered is re-parsed to prove its headers and parts are exactly what we wrote.
+    With ``tracking``, links are rewritten and the pixel added by a ``TrackedBody`` parsed here,
+    once; each recipient then only signs its own tokens (``render`` needs its ``email_id``).
+    CSS in ``<style>`` blocks is inlined here. A campaign using template variables is compiled
+    into a ``PersonalBody`` (Jinja parses each part once); each recipient then renders it with
+    its ``subscriber``, and a personal subject becomes its own header, checked per recipient.
+    Without any template tag the campaign takes the plain path, as fast as before.
     """
 
-    def __init__(self, content: Content):
+    def __init__(self, content: Content, tracking: Tracking | None = None, list_name: str = ""):
         for field, value in (
             ("subject", content.subject),
             ("from name", content.from_name),
             ("from address", content.from_email),
         ):
             check_header_value(value, field)
-        self.content = content
+        self.content = content = replace(content, html=inline_css(content.html))
+        self.personal = None
+        if any(personalise.is_template(part) for part in (content.subject, content.html, content.text)):
+            self.personal = _personal_body(content, tracking, list_name)
+        self.tracked = TrackedBody(content.html, content.text, tracking) if tracking and not self.personal else None
         self.boundary = "=_pr_" + secrets.token_hex(16)
         local, _, domain = content.from_email.rpartition("@")
         head = EmailMessage(policy=SMTP)
         head["From"] = Address(display_name=content.from_name, username=local, domain=domain)
-        head["Subject"] = content.subject
+        self.personal_subject = self.personal is not None and self.personal.subject is not None
+        if not self.personal_subject:
+            head["Subject"] = content.subject
         head["MIME-Version"] = "1.0"
         head["Content-Type"] = f'multipart/alternative; boundary="{self.boundary}"'
         self.head = head.as_bytes(policy=SMTP).split(b"\r\n\r\n", 1)[0] + b"\r\n"
+        self.head_names = [name for name in head.keys()] + (["Subject"] if self.personal_subject else [])
         self.verified = False
 
     @staticmethod
@@ -136,6 +174,13 @@ class CompiledMessage:
         except UnicodeEncodeError:
             raise HeaderInjectionError(f"{field} must be plain ASCII here") from None
 
+    def subject_header(self, title: str) -> bytes:
+        """One recipient's Subject header; the email package encodes what is not short plain ASCII."""
+        check_header_value(title, "subject")
+        if title.isascii() and len(title) <= 69:
+            return b"Subject: " + title.encode("ascii") + b"\r\n"
+        return SMTP.header_factory("Subject", title).fold(policy=SMTP).encode("ascii")
+
     def _part(self, subtype: str, text: str) -> bytes:
         encoded = base64.encodebytes(text.encode("utf-8")).replace(b"\n", b"\r\n")
         return (
@@ -143,11 +188,32 @@ class CompiledMessage:
             "Content-Transfer-Encoding: base64\r\n\r\n"
         ).encode() + encoded
 
-    def render(self, to: str, message_id: str, date: datetime, unsubscribe_url: str) -> bytes:
-        html, text = with_unsubscribe(self.content.html, self.content.text, unsubscribe_url)
+    def render(
+        self,
+        to: str,
+        message_id: str,
+        date: datetime,
+        unsubscribe_url: str,
+        email_id: int | None = None,
+        recipient: personalise.Recipient | None = None,
+    ) -> bytes:
+        subject = b""
+        if self.personal is not None:
+            if recipient is None:
+                raise ValueError("a personalised message needs its recipient")
+            title, html, text = self.personal.fill(recipient, unsubscribe_url, email_id)
+            if self.personal_subject:
+                subject = self.subject_header(title)
+        elif self.tracked is None:
+            html, text = with_unsubscribe(self.content.html, self.content.text, unsubscribe_url)
+        elif email_id is None:
+            raise ValueError("a tracked message needs its e-mail id")
+        else:
+            html, text = with_unsubscribe(*self.tracked.fill(email_id), unsubscribe_url)
         data = b"".join(
             [
                 self.head,
+                subject,
                 b"To: " + self._ascii(to, "recipient") + b"\r\n",
                 b"Date: " + format_datetime(date).encode() + b"\r\n",
                 b"Message-ID: " + self._ascii(message_id, "message id") + b"\r\n",
@@ -167,10 +233,7 @@ class CompiledMessage:
         assert_headers(
             data,
             [
-                "From",
-                "Subject",
-                "MIME-Version",
-                "Content-Type",
+                *self.head_names,
                 "To",
                 "Date",
                 "Message-ID",
@@ -184,3 +247,19 @@ class CompiledMessage:
         if parts != expected:
             raise ValueError("compiled message does not round-trip through the e-mail parser")
         self.verified = True
+
+
+def _personal_body(content: Content, tracking: Tracking | None, list_name: str) -> personalise.PersonalBody:
+    """The campaign as templates, its unsubscribe link put in unless the author placed the variable."""
+    html, text = content.html, content.text
+    variable = "{{ " + personalise.UNSUBSCRIBE_VARIABLE + " }}"
+    if not personalise.uses(html, "html", personalise.UNSUBSCRIBE_VARIABLE):
+        html = with_unsubscribe(html, "", variable)[0]
+    if not personalise.uses(text, "text", personalise.UNSUBSCRIBE_VARIABLE):
+        text = with_unsubscribe("", text, variable)[1]
+    tracked = None
+    if tracking is not None:
+        # A link built from variables differs per recipient: it stays as written, untracked.
+        links = {url: n for url, n in tracking.links.items() if not personalise.is_template(url)}
+        tracked = TrackedBody(html, text, replace(tracking, links=links))
+    return personalise.PersonalBody(content.subject, html, text, list_name, tracked)

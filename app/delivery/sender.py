@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app import links
-from app.delivery import failpoints, suppression, verp
+from app.delivery import failpoints, personalise, suppression, verp
 from app.delivery.classify import classify
 from app.delivery.ledger import settle, transition
 from app.delivery.render import CompiledMessage, Content, build_message
@@ -48,6 +48,7 @@ from app.models import (
     SuppressionReason,
 )
 from app.models.base import utcnow
+from app.tracking import plan as tracking
 
 TransportFactory = Callable[[EngineSettings], SmtpTransport]
 GATE_SECONDS = 1.0  # how stale a batch's view of "paused / cancelled" may be
@@ -262,7 +263,12 @@ class _Records:
             email = o.email
             if o.unknown is not None:
                 session.add(EmailEvent(email_id=email.id, type="unknown_outcome", at=utcnow(), detail=o.unknown))
-            moved = settle(session, email.id, self.token, o.target, o.target.value, detail=o.detail, values=o.values)
+            facts = None
+            if o.attempt is not None:  # the reply's codes for the webhook event, without a query
+                facts = {"smtp_code": o.attempt["smtp_code"], "enhanced_code": o.attempt["enhanced_code"]}
+            moved = settle(
+                session, email.id, self.token, o.target, o.target.value, detail=o.detail, values=o.values, facts=facts
+            )
             if moved and o.suppress:
                 suppress(session, email.account_id, email.recipient, SuppressionReason.HARD_BOUNCE, o.detail)
             self.delivered += moved and o.target == EmailStatus.DELIVERED
@@ -279,6 +285,7 @@ class _Contents:
         self.settings = settings
         # Plain values, not the ORM object: each commit would expire it and cost a reload.
         self._campaigns: dict[int, tuple[int, str, CompiledMessage]] = {}
+        self._recipients = personalise.Recipients(session)  # read only for a personalised campaign
 
     def message(self, email: _Row, date: datetime) -> tuple[str, bytes]:
         """The envelope sender's base address and the bytes to send for this row."""
@@ -286,7 +293,10 @@ class _Contents:
             list_id, from_email, compiled = self._compiled(email.campaign_id)
             token = links.unsubscribe_token(self.settings.secret_key, email.subscriber_id, list_id)
             url = f"{self.settings.base_url}/u/{token}"
-            return from_email, compiled.render(email.recipient, email.message_id, date, url)
+            recipient = None
+            if compiled.personal is not None:
+                recipient = self._recipients.get(email.id, email.campaign_id, email.subscriber_id)
+            return from_email, compiled.render(email.recipient, email.message_id, date, url, email.id, recipient)
         if email.kind == EmailKind.TRANSACTIONAL:
             from app.delivery import transactional
 
@@ -299,7 +309,10 @@ class _Contents:
         if campaign_id not in self._campaigns:
             campaign = self.session.get(Campaign, campaign_id)
             content = Content(campaign.subject, campaign.from_email, campaign.from_name, campaign.html, campaign.text)
-            self._campaigns[campaign_id] = (campaign.list_id, campaign.from_email, CompiledMessage(content))
+            compiled = CompiledMessage(
+                content, tracking.for_campaign(self.session, campaign, self.settings), campaign.mailing_list.name
+            )
+            self._campaigns[campaign_id] = (campaign.list_id, campaign.from_email, compiled)
         return self._campaigns[campaign_id]
 
     def _confirmation(self, email: _Row) -> Content:

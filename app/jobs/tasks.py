@@ -14,7 +14,7 @@ from app.delivery.settings import EngineSettings
 from app.extensions import db
 from app.jobs import queue
 from app.models.base import utcnow
-from app.services import campaigns
+from app.services import campaigns, imports, transactional
 
 _app = None
 
@@ -90,5 +90,14 @@ def maintenance() -> dict:
     days = current_app.config["RETENTION_DAYS"]
     if days:
         sweeper.prune(db.session, utcnow() - timedelta(days=days))
+    transactional.forget_expired_keys()
+    from app.jobs import webhooks  # imports this module's _in_app
+
+    webhooks.redrive()  # retries whose time came, deliveries whose worker died
+    webhooks.prune()
+    from app.jobs import tracking  # imports this module's _in_app
+
+    tracking.redrive()  # opens and clicks waiting in the buffer
     queue.deliver_emails(report.emails)
-    return {"requeued": report.requeued, "campaigns": len(report.campaigns)}
+    redriven = imports.maintain()  # imports whose job vanished; deletes finished uploads
+    return {"requeued": report.requeued, "campaigns": len(report.campaigns), "imports": redriven}

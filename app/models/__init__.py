@@ -1,6 +1,7 @@
 """All models, importable from one place (and seen by Alembic autogenerate)."""
 
 from app.models.account import Account, ApiToken, Setting, User
+from app.models.audience import ErasedAddress
 from app.models.campaign import Campaign
 from app.models.email import DeliveryAttempt, EmailEvent, SentEmail
 from app.models.enums import (
@@ -13,9 +14,13 @@ from app.models.enums import (
     SubscriberStatus,
     SuppressionReason,
 )
+from app.models.imports import ImportAddress, ImportRowError, ImportStatus, SubscriberImport
 from app.models.lists import MailingList, Subscriber
 from app.models.provider import Provider  # noqa: F401
 from app.models.suppression import Suppression
+from app.models.tracking import EmailClick, EmailOpen, TrackedLink
+from app.models.transactional import EmailTemplate, IdempotencyKey, TransactionalAttachment, TransactionalEmail
+from app.models.webhook import WebhookAttempt, WebhookDelivery, WebhookDeliveryStatus, WebhookEndpoint, WebhookEvent
 
 __all__ = [
     "Account",
@@ -24,17 +29,34 @@ __all__ = [
     "Campaign",
     "CampaignStatus",
     "DeliveryAttempt",
+    "EmailClick",
     "EmailEvent",
     "EmailKind",
+    "EmailOpen",
     "EmailStatus",
+    "EmailTemplate",
+    "ErasedAddress",
+    "IdempotencyKey",
+    "ImportAddress",
+    "ImportRowError",
+    "ImportStatus",
     "MailingList",
     "Outcome",
     "Role",
     "SentEmail",
     "Setting",
     "Subscriber",
+    "SubscriberImport",
     "SubscriberStatus",
     "Suppression",
     "SuppressionReason",
+    "TrackedLink",
+    "TransactionalAttachment",
+    "TransactionalEmail",
     "User",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookDeliveryStatus",
+    "WebhookEndpoint",
+    "WebhookEvent",
 ]

@@ -37,5 +37,9 @@ class Campaign(db.Model):
     # Set in the fan-out transaction: until then the campaign has no rows and cannot finish.
     fanned_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Privacy: copied from the list when the campaign is created; the list's own setting still
+    # has to be on for either to apply (app/tracking/plan.py).
+    track_opens: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
+    track_clicks: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
 
     mailing_list: Mapped[MailingList] = relationship()

@@ -21,6 +21,8 @@ class MailingList(db.Model):
     name: Mapped[str] = mapped_column(sa.String(200))
     description: Mapped[str] = mapped_column(sa.Text, default="")
     double_opt_in: Mapped[bool] = mapped_column(default=True)
+    # Privacy: off, no campaign to this list has its opens or clicks tracked.
+    tracking: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -46,5 +48,8 @@ class Subscriber(db.Model):
     # A confirm link carries this nonce; confirming clears it, so each link works once.
     confirm_nonce: Mapped[str | None] = mapped_column(sa.String(32))
     confirm_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Custom attributes for campaign personalisation (``{{ subscriber.attributes.plan }}``): a
+    # flat JSON object of names to strings, numbers, booleans or nulls (app/services/personalise.py).
+    attributes: Mapped[dict] = mapped_column(sa.JSON, default=dict, server_default=sa.text("'{}'"))
 
     mailing_list: Mapped[MailingList] = relationship()

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from datetime import timedelta
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy.orm import selectinload
 
 from app.extensions import db
 from app.models import Account, ApiToken, Role, Setting, User
@@ -22,6 +24,9 @@ _hasher = PasswordHasher()  # argon2id with the library's RFC 9106 defaults
 _DUMMY_HASH = _hasher.hash("postroom-dummy-password")
 MIN_PASSWORD = 10
 TOKEN_PREFIX = "pr"
+MAX_TOKEN_NAME = 100
+TOKEN_USE_RECORDED_EVERY = timedelta(minutes=1)
+_PREFIX_SHAPE = re.compile(r"[0-9a-f]{1,32}")  # what issue_token writes; anything else is not looked up
 REGISTRATION_KEY = "registration_open"
 
 
@@ -103,26 +108,37 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+def issue_token(user: User, name: str) -> tuple[ApiToken, str]:
+    """Create an API token for ``user``; return it and its plaintext, which is never stored. Commits.
+
+    The plaintext is ``pr_<prefix>_<secret>``: the prefix (48 bits, hex) is stored and shown so
+    people can tell their tokens apart; the secret (192 bits) is stored only as its SHA-256.
+    """
+    name = validation.plain_text(name, "name", required=True, max_length=MAX_TOKEN_NAME)
+    prefix = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(24)
+    token = ApiToken(account_id=user.account_id, user_id=user.id, name=name, prefix=prefix, secret_hash=_digest(secret))
+    db.session.add(token)
+    db.session.commit()
+    return token, f"{TOKEN_PREFIX}_{prefix}_{secret}"
+
+
 def create_token(email: str, name: str = "cli") -> str:
-    """Create an API token for the user; return its plaintext, which is never stored."""
+    """Create an API token for the user with this e-mail (the CLI's ``tokens create``); its plaintext."""
     user = db.session.scalar(sa.select(User).where(User.email == email.strip().lower()))
     if user is None:
         raise NotFound(f"no user with e-mail {email}")
-    prefix = secrets.token_hex(6)
-    secret = secrets.token_urlsafe(24)  # 192 bits
-    db.session.add(
-        ApiToken(
-            account_id=user.account_id, user_id=user.id, name=name[:100], prefix=prefix, secret_hash=_digest(secret)
-        )
-    )
-    db.session.commit()
-    return f"{TOKEN_PREFIX}_{prefix}_{secret}"
+    return issue_token(user, name)[1]
 
 
-def user_for_token(plaintext: str) -> User | None:
-    """The active user behind a bearer token, or None; records last use."""
+def token_for(plaintext: str) -> ApiToken | None:
+    """The live token behind a bearer value (not revoked, its user active), or None.
+
+    Records the token's last use, at most once a minute: one write a minute is enough to know a
+    token is in use, and the API does not write on every request.
+    """
     parts = (plaintext or "").split("_", 2)
-    if len(parts) != 3 or parts[0] != TOKEN_PREFIX:
+    if len(parts) != 3 or parts[0] != TOKEN_PREFIX or not _PREFIX_SHAPE.fullmatch(parts[1]):
         return None
     token = db.session.scalar(sa.select(ApiToken).where(ApiToken.prefix == parts[1], ApiToken.revoked_at.is_(None)))
     expected = token.secret_hash if token else _digest("-")
@@ -131,8 +147,41 @@ def user_for_token(plaintext: str) -> User | None:
     if not token.user.active:
         return None
     now = utcnow()
-    # One write a minute is enough to know a token is in use; not one per request.
-    if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
+    if token.last_used_at is None or now - token.last_used_at >= TOKEN_USE_RECORDED_EVERY:
         token.last_used_at = now
         db.session.commit()
-    return token.user
+    return token
+
+
+def user_for_token(plaintext: str) -> User | None:
+    """The active user behind a bearer token, or None; records last use like ``token_for``."""
+    token = token_for(plaintext)
+    return token.user if token else None
+
+
+def tokens(user: User) -> sa.Select:
+    """The tokens ``user`` may see and revoke, newest first: all the account's for an admin, else their own."""
+    stmt = sa.select(ApiToken).where(ApiToken.account_id == user.account_id)
+    if user.role != Role.ADMIN:
+        stmt = stmt.where(ApiToken.user_id == user.id)
+    return stmt.options(selectinload(ApiToken.user)).order_by(ApiToken.id.desc())
+
+
+def get_token(user: User, token_id: int) -> ApiToken:
+    """One of the tokens ``user`` may see; NotFound for any other id."""
+    token = db.session.scalar(tokens(user).where(ApiToken.id == token_id))
+    if token is None:
+        raise NotFound(f"API token {token_id} not found")
+    return token
+
+
+def revoke_token(user: User, token_id: int) -> ApiToken:
+    """Revoke a token ``user`` may manage; it answers 401 from now on. NotFound for any other id.
+
+    Revoking a revoked token changes nothing (it keeps its first revocation time).
+    """
+    token = get_token(user, token_id)
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+        db.session.commit()
+    return token

@@ -8,14 +8,14 @@ import sqlalchemy as sa
 from flask import current_app
 
 from app.delivery import fanout, ledger
-from app.delivery.render import html_to_text, markdown_to_html
 from app.extensions import db
 from app.jobs import queue
-from app.models import BodyFormat, Campaign, CampaignStatus, EmailStatus, SentEmail
+from app.models import BodyFormat, Campaign, CampaignStatus, EmailStatus, MailingList, SentEmail
 from app.models.base import utcnow
-from app.services import lists, validation
+from app.services import emails, lists, personalise, validation
 from app.services.errors import Conflict, NotFound, ValidationFailed
 from app.services.scope import owned
+from app.tracking import plan as tracking
 
 EDITABLE = ("list_id", "name", "subject", "from_email", "from_name", "body_format", "body", "html", "text")
 
@@ -42,7 +42,7 @@ def _apply(account_id: int, campaign: Campaign, data: dict) -> None:
         raise ValidationFailed("list_id is required", "list_id")
     try:
         list_id = int(merged["list_id"])
-        lists.get(account_id, list_id)
+        mailing_list = lists.get(account_id, list_id)
     except (NotFound, TypeError, ValueError):
         raise ValidationFailed("list_id does not name one of your lists", "list_id") from None
     subject = validation.header_text(merged["subject"], "subject", required=True, max_length=validation.MAX_SUBJECT)
@@ -60,26 +60,46 @@ def _apply(account_id: int, campaign: Campaign, data: dict) -> None:
         body, body_format = (html or text), BodyFormat.HTML if html else BodyFormat.MARKDOWN
         if not html and not text:
             raise ValidationFailed("give html or text (or both)", "html")
-        text = text or html_to_text(html)
+        text = text or personalise.text_part(html)
+        source = ""
     elif not ({"body", "body_format"} & data.keys()) and (campaign.html or campaign.text):
         # The content is not part of this change: keep the saved parts, which an API caller
         # may have given separately (a text part not derived from the HTML).
         body, html, text = campaign.body, campaign.html, campaign.text
+        source = personalise.draft_of(campaign).body
     else:
         body = validation.body_text(merged["body"], "body", max_bytes=max_bytes)
         if not body.strip():
             raise ValidationFailed("body must not be empty", "body")
-        html = markdown_to_html(body) if body_format == BodyFormat.MARKDOWN else body
-        text = html_to_text(html)
+        html, text = personalise.body_parts(body, body_format)
+        source = body
+    # A template that does not render is refused here, with its line, not found at send time.
+    personalise.check(personalise.Draft(subject, from_email, from_name, html, text, source), mailing_list)
     campaign.list_id, campaign.subject, campaign.from_email = list_id, subject, from_email
     campaign.from_name, campaign.name, campaign.body_format = from_name, name or subject, body_format
     campaign.body, campaign.html, campaign.text = body, html, text
 
 
+def _track(campaign: Campaign, data: dict) -> None:
+    """The privacy switches: those given apply; a new campaign copies its list's otherwise."""
+    for key in ("track_opens", "track_clicks"):
+        if data.get(key) is not None:
+            setattr(campaign, key, bool(data[key]))
+        elif campaign.id is None:
+            setattr(campaign, key, db.session.get(MailingList, campaign.list_id).tracking)
+
+
+def _save_links(campaign: Campaign) -> None:
+    db.session.flush()  # a new campaign's id; an edit's UPDATE, which locks the row, before the links change
+    tracking.register_links(db.session, campaign, current_app.config["BASE_URL"])
+
+
 def create(account_id: int, data: dict) -> Campaign:
     campaign = Campaign(account_id=account_id, status=CampaignStatus.DRAFT)
     _apply(account_id, campaign, data)
+    _track(campaign, data)
     db.session.add(campaign)
+    _save_links(campaign)
     db.session.commit()
     return campaign
 
@@ -93,6 +113,8 @@ def update(account_id: int, campaign_id: int, data: dict) -> Campaign:
     except ValidationFailed:
         db.session.rollback()
         raise
+    _track(campaign, data)
+    _save_links(campaign)
     db.session.commit()
     return campaign
 
@@ -103,6 +125,10 @@ def send(account_id: int, campaign_id: int, send_at: datetime | None = None) -> 
         raise ValidationFailed("send_at must include a timezone offset", "send_at")
     scheduled = send_at is not None and send_at > utcnow()
     target = CampaignStatus.SCHEDULED if scheduled else CampaignStatus.SENDING
+    campaign = get(account_id, campaign_id)
+    if campaign.status == CampaignStatus.DRAFT:
+        # Saved before templates were checked, or the list's first subscriber changed since.
+        personalise.check(personalise.draft_of(campaign), campaign.mailing_list)
     # Compare-and-set: a double click or two API calls start the campaign once.
     campaign = _move(
         account_id,
@@ -116,6 +142,35 @@ def send(account_id: int, campaign_id: int, send_at: datetime | None = None) -> 
     if not scheduled:
         queue.fan_out(campaign.id)
     return campaign
+
+
+def duplicate(account_id: int, campaign_id: int) -> Campaign:
+    """A new draft with the campaign's list, content and settings (any status); subject marked " (copy)"."""
+    source = get(account_id, campaign_id)
+    copy = Campaign(
+        account_id=account_id,
+        status=CampaignStatus.DRAFT,
+        list_id=source.list_id,
+        name=_copy_of(source.name or source.subject, 200),
+        subject=_copy_of(source.subject, validation.MAX_SUBJECT),
+        from_name=source.from_name,
+        from_email=source.from_email,
+        body_format=source.body_format,
+        body=source.body,
+        html=source.html,
+        text=source.text,
+        track_opens=source.track_opens,
+        track_clicks=source.track_clicks,
+    )
+    db.session.add(copy)
+    _save_links(copy)
+    db.session.commit()
+    return copy
+
+
+def _copy_of(value: str, max_length: int) -> str:
+    suffix = " (copy)"
+    return value[: max_length - len(suffix)].rstrip() + suffix
 
 
 def _move(
@@ -219,14 +274,8 @@ def fan_out(campaign_id: int) -> int:
 
 def stats(campaign_id: int) -> dict[str, int]:
     """A count per e-mail status (every status present, zero when none), plus ``total``."""
-    rows = db.session.execute(
-        sa.select(SentEmail.status, sa.func.count())
-        .where(SentEmail.campaign_id == campaign_id)
-        .group_by(SentEmail.status)
-    )
-    result = {status.value: 0 for status in EmailStatus}
-    for status, count in rows:
-        result[EmailStatus(status).value] = count
+    counts = emails.count_by_status(SentEmail.campaign_id == campaign_id)
+    result = {status.value: count for status, count in counts.items()}
     result["total"] = sum(result.values())
     return result
 

@@ -50,6 +50,23 @@ def page(stmt: sa.Select, limit: int) -> tuple[list, int | None]:
     return rows, None
 
 
+def status_counts(*where: sa.ColumnElement[bool]) -> sa.Select:
+    """One row: how many ``sent_emails`` rows matching ``where`` are in each status, in ``EmailStatus`` order.
+
+    One count per status, each over its own range of a ``(..., status, ...)`` index: plain
+    range counts run 1.1 to 1.7 times faster than one GROUP BY over the same rows (see
+    bench/README.md, "Pages"). Give only equalities such an index leads with: ``campaign_id``,
+    ``account_id``, or nothing (the ``(status, lease_expires_at)`` index).
+    """
+    count = sa.select(sa.func.count()).select_from(SentEmail).where(*where)
+    return sa.select(*(count.where(SentEmail.status == status).scalar_subquery() for status in EmailStatus))
+
+
+def count_by_status(*where: sa.ColumnElement[bool]) -> dict[EmailStatus, int]:
+    """Every status with its count (0 when none) among the rows matching ``where``."""
+    return dict(zip(EmailStatus, db.session.execute(status_counts(*where)).one(), strict=True))
+
+
 def get(account_id: int, email_id: int) -> SentEmail:
     return owned(
         SentEmail,

@@ -35,11 +35,14 @@ def _fields(name: str | None, description: str | None) -> dict:
     }
 
 
-def create(account_id: int, name: str, description: str = "", double_opt_in: bool = True) -> MailingList:
+def create(
+    account_id: int, name: str, description: str = "", double_opt_in: bool = True, tracking: bool = True
+) -> MailingList:
     mailing_list = MailingList(
         account_id=account_id,
         public_id=secrets.token_urlsafe(12),
         double_opt_in=bool(double_opt_in),
+        tracking=bool(tracking),
         **_fields(name, description),
     )
     db.session.add(mailing_list)
@@ -54,6 +57,8 @@ def update(account_id: int, list_id: int, **changes) -> MailingList:
         setattr(mailing_list, key, value)
     if changes.get("double_opt_in") is not None:
         mailing_list.double_opt_in = bool(changes["double_opt_in"])
+    if changes.get("tracking") is not None:
+        mailing_list.tracking = bool(changes["tracking"])
     db.session.commit()
     return mailing_list
 

@@ -26,11 +26,16 @@ from app.models import (
     SubscriberStatus,
 )
 from app.models.base import utcnow
-from app.services import lists, validation
+from app.services import audience, lists, validation
 from app.services.errors import Conflict, ValidationFailed
 from app.services.scope import owned
+from app.webhooks import outbox
 
 CONFIRM_VALID_FOR = timedelta(days=7)
+WEBHOOK_EVENT_FOR = {
+    SubscriberStatus.CONFIRMED: "subscriber.confirmed",
+    SubscriberStatus.UNSUBSCRIBED: "subscriber.unsubscribed",
+}
 
 
 def query(account_id: int, list_id: int | None = None, status: str | None = None) -> sa.Select:
@@ -93,6 +98,9 @@ def add(account_id: int, list_id: int, email: str, name: str = "", status: str =
         raise ValidationFailed("status must be pending or confirmed", "status")
     if _find(mailing_list.id, address):
         raise Conflict(f"{address} is already on this list", "email")
+    if audience.is_erased(account_id, address):
+        # The owner had their data erased: only they may come back, through the subscribe page.
+        raise Conflict(f"{address} was erased at its owner's request; they can subscribe again themselves", "email")
     now = utcnow()
     subscriber = Subscriber(
         account_id=account_id,
@@ -148,6 +156,15 @@ def _set_status(subscriber: Subscriber, new: SubscriberStatus) -> None:
         subscriber.confirm_nonce = None
     elif new == SubscriberStatus.UNSUBSCRIBED:
         subscriber.unsubscribed_at = utcnow()
+    if new in WEBHOOK_EVENT_FOR:
+        data = {
+            "subscriber_id": subscriber.id,
+            "list_id": subscriber.list_id,
+            "email": subscriber.email,
+            "name": subscriber.name,
+            "status": new.value,
+        }
+        outbox.emit(db.session, subscriber.account_id, WEBHOOK_EVENT_FOR[new], data)
 
 
 def delete(account_id: int, subscriber_id: int) -> None:

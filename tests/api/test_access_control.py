@@ -6,15 +6,28 @@ has a case.
 
 from __future__ import annotations
 
+import io
 import re
+from urllib.parse import quote
 
 import pytest
 import sqlalchemy as sa
 
 from app.api.openapi import OPERATIONS
 from app.extensions import db
-from app.models import Campaign, MailingList, Provider, SentEmail, Subscriber
-from app.services import providers
+from app.models import (
+    Campaign,
+    EmailTemplate,
+    MailingList,
+    Provider,
+    SentEmail,
+    Subscriber,
+    Suppression,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
+from app.services import imports, providers, suppressions, templates, webhooks
+from app.webhooks import outbox
 from tests.factories import make_list
 
 # (method, path template, body) for every API route whose path names an object.
@@ -27,24 +40,55 @@ OBJECT_ROUTES = [
     ("GET", "/api/v1/subscribers/{subscriber}", None),
     ("PATCH", "/api/v1/subscribers/{subscriber}", {"status": "unsubscribed"}),
     ("DELETE", "/api/v1/subscribers/{subscriber}", None),
+    ("POST", "/api/v1/lists/{list}/imports", None),
+    ("GET", "/api/v1/lists/{list}/imports", None),
+    ("GET", "/api/v1/lists/{list}/export", None),
+    ("GET", "/api/v1/imports/{import}", None),
+    ("GET", "/api/v1/imports/{import}/errors", None),
     ("GET", "/api/v1/campaigns/{campaign}", None),
     ("PATCH", "/api/v1/campaigns/{campaign}", {"subject": "Mine now"}),
     ("POST", "/api/v1/campaigns/{campaign}/send", None),
     ("POST", "/api/v1/campaigns/{campaign}/pause", None),
     ("POST", "/api/v1/campaigns/{campaign}/resume", None),
     ("POST", "/api/v1/campaigns/{campaign}/cancel", None),
+    ("GET", "/api/v1/campaigns/{campaign}/stats", None),
     ("GET", "/api/v1/emails/{email}", None),
     ("GET", "/api/v1/providers/{provider}", None),
     ("PATCH", "/api/v1/providers/{provider}", {"name": "Mine now", "smtp_url": "smtp://spy.test"}),
     ("DELETE", "/api/v1/providers/{provider}", None),
+    ("DELETE", "/api/v1/suppressions/{suppression}", None),
+    ("GET", "/api/v1/templates/{template}", None),
+    ("PATCH", "/api/v1/templates/{template}", {"name": "Mine now"}),
+    ("DELETE", "/api/v1/templates/{template}", None),
+    ("GET", "/api/v1/webhooks/{webhook}", None),
+    ("PATCH", "/api/v1/webhooks/{webhook}", {"url": "https://spy.example.com/"}),
+    ("DELETE", "/api/v1/webhooks/{webhook}", None),
+    ("POST", "/api/v1/webhooks/{webhook}/rotate-secret", None),
+    ("POST", "/api/v1/webhooks/{webhook}/test", None),
+    ("GET", "/api/v1/webhooks/{webhook}/deliveries", None),
+    ("GET", "/api/v1/webhooks/{webhook}/deliveries/{delivery}", None),
+    ("POST", "/api/v1/webhooks/{webhook}/deliveries/{delivery}/replay", None),
 ]
 
 
 @pytest.fixture
 def other(other):
-    """The other account of conftest, with an SMTP provider too."""
+    """The other account of conftest, with an SMTP provider and a suppressed address too."""
     provider = providers.create(other["user"].account_id, "Their relay", "smtp://them:pw@relay.test:25")
-    return other | {"provider": provider.id}
+    suppression = suppressions.add(other["user"].account_id, "blocked@theirs.example.com")
+    template = templates.create(other["user"].account_id, {"name": "Theirs", "text": "Hi {{ name }}"})
+    webhook = webhooks.create(other["user"].account_id, "https://theirs.example.com/hook", ["email.delivered"])
+    upload = imports.create(other["user"].account_id, other["list"], io.BytesIO(b"new@theirs.example.com\n"))
+    [delivery] = outbox.emit(db.session, other["user"].account_id, "email.delivered", {"email_id": other["email"]})
+    db.session.commit()
+    return other | {
+        "webhook": webhook.id,
+        "delivery": delivery,
+        "provider": provider.id,
+        "suppression": quote(suppression.email, safe=""),
+        "template": template.id,
+        "import": upload.id,
+    }
 
 
 def _shape(path: str) -> str:
@@ -67,6 +111,14 @@ def _snapshot() -> list:
         list(db.session.execute(sa.select(Campaign.id, Campaign.subject, Campaign.status).order_by(Campaign.id))),
         list(db.session.execute(sa.select(SentEmail.id, SentEmail.status).order_by(SentEmail.id))),
         list(db.session.execute(sa.select(Provider.id, Provider.name, Provider.smtp_url).order_by(Provider.id))),
+        list(db.session.execute(sa.select(Suppression.id, Suppression.email).order_by(Suppression.id))),
+        list(db.session.execute(sa.select(EmailTemplate.id, EmailTemplate.name).order_by(EmailTemplate.id))),
+        list(
+            db.session.execute(
+                sa.select(WebhookEndpoint.id, WebhookEndpoint.url, WebhookEndpoint.secret).order_by(WebhookEndpoint.id)
+            )
+        ),
+        list(db.session.execute(sa.select(WebhookDelivery.id, WebhookDelivery.next_attempt_at))),
     ]
 
 

@@ -85,7 +85,9 @@ def test_operations_declare_auth_parameters_bodies_and_errors(anon):
     one = paths["/lists/{list_id}"]["get"]
     assert one["parameters"] == [{"name": "list_id", "in": "path", "required": True, "schema": {"type": "integer"}}]
     assert "404" in one["responses"]
-    assert set(paths["/lists/{list_id}"]["delete"]["responses"]) == {"204", "401", "404", "409"}
+    assert set(paths["/lists/{list_id}"]["delete"]["responses"]) == {"204", "401", "404", "409", "429"}
+    limited = doc["components"]["responses"]["RateLimited"]
+    assert set(limited["headers"]) == {"Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"}
     assert paths["/campaigns/{campaign_id}/send"]["post"]["requestBody"]["required"] is False
     log = {p["name"]: p for p in paths["/emails"]["get"]["parameters"]}
     assert set(log) == {"campaign_id", "status", "recipient", "cursor", "limit"}
@@ -135,5 +137,5 @@ def test_document_is_built_from_operation_declarations():
 
     entry = doc["paths"]["/things/{thing_id}"]["put"]
     assert (entry["operationId"], entry["summary"]) == ("put_thing", "Replace a thing.")
-    assert set(entry["responses"]) == {"200", "400", "401", "404", "409", "413", "422"}
+    assert set(entry["responses"]) == {"200", "400", "401", "404", "409", "413", "422", "429"}
     assert doc["components"]["schemas"]["Thing"]["required"] == ["n"]

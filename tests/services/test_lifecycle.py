@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -32,7 +33,6 @@ def _counts(campaign_id):
 
 
 def test_pause_then_resume_sends_each_row_once(app, campaign, run_jobs, smtp_server):
-    from dataclasses import replace
 
     campaigns.send(campaign.account_id, campaign.id)
     campaigns.fan_out(campaign.id)
@@ -60,7 +60,7 @@ def test_pause_stops_a_batch_in_flight(app, campaign, smtp_server, monkeypatch):
     monkeypatch.setattr(sender, "GATE_SECONDS", 0.0)
     campaigns.send(campaign.account_id, campaign.id)
     campaigns.fan_out(campaign.id)
-    settings = EngineSettings.from_config(app.config)
+    settings = replace(EngineSettings.from_config(app.config), batch_size=100)
 
     class PausingTransport(sender.SmtpTransport):
         """Pauses the campaign (as a user clicking Pause would) after the 10th message."""

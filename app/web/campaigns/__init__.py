@@ -2,4 +2,4 @@ from app.web.access import dashboard_blueprint
 
 bp = dashboard_blueprint("campaigns", __name__)
 
-from app.web.campaigns import routes  # noqa: E402,F401
+from app.web.campaigns import analytics, editor, routes  # noqa: E402,F401

@@ -1,5 +1,5 @@
 from flask_wtf import FlaskForm
-from wtforms import EmailField, SelectChoice, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, EmailField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 
@@ -13,9 +13,29 @@ class CampaignForm(FlaskForm):
         "Format", choices=[SelectChoice("markdown", "Markdown"), SelectChoice("html", "HTML")], default="markdown"
     )
     body = TextAreaField("Body", validators=[DataRequired()])
+    track_opens = BooleanField("Track opens (adds a 1-pixel image)", default=True)
+    track_clicks = BooleanField("Track clicks (links go through Postroom)", default=True)
 
     def data_for_service(self) -> dict:
         return {
             key: getattr(self, key).data
-            for key in ("name", "list_id", "subject", "from_name", "from_email", "body_format", "body")
+            for key in (
+                "name",
+                "list_id",
+                "subject",
+                "from_name",
+                "from_email",
+                "body_format",
+                "body",
+                "track_opens",
+                "track_clicks",
+            )
         }
+
+
+class TestSendForm(FlaskForm):
+    addresses = StringField("Send a test to", validators=[DataRequired(), Length(max=1300)])
+
+
+class SaveTemplateForm(FlaskForm):
+    name = StringField("Template name", validators=[DataRequired(), Length(max=200)])

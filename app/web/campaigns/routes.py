@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from flask import flash, make_response, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
+from markupsafe import escape
 from wtforms import SelectChoice
 
 from app.extensions import db
 from app.models import CampaignStatus
-from app.services import campaigns, lists
+from app.services import campaigns, editor, lists, templates
 from app.services.errors import ServiceError, ValidationFailed
 from app.web.access import account_id
-from app.web.campaigns import bp
-from app.web.campaigns.forms import CampaignForm
+from app.web.campaigns import analytics, bp
+from app.web.campaigns.editor import preview_response
+from app.web.campaigns.forms import CampaignForm, SaveTemplateForm, TestSendForm
+from app.web.params import database_id
 
 LIVE = (CampaignStatus.SENDING, CampaignStatus.SCHEDULED)
 
@@ -39,6 +42,19 @@ def _save(form: CampaignForm, save):
         return None
 
 
+def _editor(form: CampaignForm, campaign=None):
+    """The editor page with its preview rendered now: it works without JavaScript too."""
+    data = form.data_for_service()
+    data["list_id"] = data["list_id"] or form.list_id.choices[0].value
+    return render_template(
+        "campaigns/form.html",
+        form=form,
+        campaign=campaign,
+        preview=editor.preview(account_id(), data),
+        saved_templates=[] if campaign else list(db.session.scalars(templates.query(account_id()))),
+    )
+
+
 @bp.route("/campaigns")
 def index():
     rows = list(db.session.scalars(campaigns.query(account_id())))
@@ -51,11 +67,15 @@ def new():
     if not form.list_id.choices:
         flash("Create a list first: a campaign is sent to one list.", "info")
         return redirect(url_for("lists.new"))
+    template_id = request.args.get("template_id", type=database_id)
+    if request.method == "GET" and template_id is not None:
+        for key, value in editor.from_template(account_id(), template_id).items():  # NotFound -> 404
+            getattr(form, key).data = value
     campaign = _save(form, lambda data: campaigns.create(account_id(), data))
     if campaign:
         flash("Draft saved. Review it, then send.", "success")
         return redirect(url_for("campaigns.show", campaign_id=campaign.id))
-    return render_template("campaigns/form.html", form=form, campaign=None)
+    return _editor(form)
 
 
 @bp.route("/campaigns/<int:campaign_id>/edit", methods=["GET", "POST"])
@@ -69,7 +89,7 @@ def edit(campaign_id: int):
     if saved:
         flash("Draft saved.", "success")
         return redirect(url_for("campaigns.show", campaign_id=campaign_id))
-    return render_template("campaigns/form.html", form=form, campaign=campaign)
+    return _editor(form, campaign)
 
 
 def _progress_context(campaign) -> dict:
@@ -86,7 +106,15 @@ def _progress_context(campaign) -> dict:
 def show(campaign_id: int):
     campaign = campaigns.get(account_id(), campaign_id)
     audience = lists.counts(campaign.list_id)["confirmed"] if campaign.status == CampaignStatus.DRAFT else None
-    return render_template("campaigns/show.html", audience=audience, **_progress_context(campaign))
+    extra = analytics.context(campaign) if campaign.status != CampaignStatus.DRAFT else {}
+    return render_template(
+        "campaigns/show.html",
+        audience=audience,
+        preview=editor.saved_preview(account_id(), campaign.id),
+        test_form=TestSendForm(),
+        template_form=SaveTemplateForm(),
+        **(_progress_context(campaign) | extra),
+    )
 
 
 @bp.route("/campaigns/<int:campaign_id>/progress")
@@ -98,15 +126,11 @@ def progress(campaign_id: int):
 
 @bp.route("/campaigns/<int:campaign_id>/preview")
 def preview(campaign_id: int):
-    """The HTML body alone, for the sandboxed preview frame."""
-    campaign = campaigns.get(account_id(), campaign_id)
-    response = make_response(campaign.html)
+    """The HTML body rendered for a sample subscriber alone, for the sandboxed preview frame."""
+    preview = editor.saved_preview(account_id(), campaign_id)
     # The body is author HTML: no scripts, no same-origin access, even if framed elsewhere.
-    response.headers["Content-Security-Policy"] = (
-        "sandbox; default-src 'none'; img-src * data:; style-src 'unsafe-inline'"
-    )
-    response.headers["Content-Type"] = "text/html; charset=utf-8"
-    return response
+    html = preview.rendered.html if preview.rendered else f"<p>{escape(preview.error)}</p>"
+    return preview_response(html, frame=True)
 
 
 def _send_at() -> datetime | None:

@@ -1,4 +1,5 @@
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
 from wtforms import BooleanField, EmailField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
@@ -7,6 +8,7 @@ class ListForm(FlaskForm):
     name = StringField("Name", validators=[DataRequired(), Length(max=200)])
     description = TextAreaField("Description", validators=[Optional(), Length(max=2000)])
     double_opt_in = BooleanField("Double opt-in (subscribers confirm by e-mail)", default=True)
+    tracking = BooleanField("Track opens and clicks of campaigns to this list", default=True)
 
 
 class SubscriberForm(FlaskForm):
@@ -17,6 +19,18 @@ class SubscriberForm(FlaskForm):
         choices=[
             SelectChoice("confirmed", "Confirmed"),
             SelectChoice("pending", "Pending (send a confirmation e-mail)"),
+        ],
+        default="confirmed",
+    )
+
+
+class ImportForm(FlaskForm):
+    file = FileField("CSV file", validators=[FileRequired("Choose a CSV file.")])
+    status = SelectField(
+        "New subscribers are",
+        choices=[
+            SelectChoice("confirmed", "Confirmed (they agreed to receive your mail)"),
+            SelectChoice("pending", "Pending (send each a confirmation e-mail)"),
         ],
         default="confirmed",
     )

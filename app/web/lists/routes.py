@@ -5,11 +5,13 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, request, url_for
 
 from app.extensions import db
-from app.services import lists, subscribers
+from app.services import analytics, lists, subscribers
 from app.services.errors import ServiceError
 from app.web.access import account_id
+from app.web.charts import COLORS, Line, time_chart
 from app.web.lists import bp
 from app.web.lists.forms import ListForm, SubscriberForm
+from app.web.params import database_id
 
 PAGE = 50
 
@@ -26,7 +28,7 @@ def new():
     if form.validate_on_submit():
         try:
             mailing_list = lists.create(
-                account_id(), form.name.data, form.description.data or "", form.double_opt_in.data
+                account_id(), form.name.data, form.description.data or "", form.double_opt_in.data, form.tracking.data
             )
         except ServiceError as exc:
             flash(exc.message, "error")
@@ -42,7 +44,7 @@ def show(list_id: int):
     status = request.args.get("status") or None
     if status not in (None, "pending", "confirmed", "unsubscribed"):
         status = None
-    before = request.args.get("before", type=int)
+    before = request.args.get("before", type=database_id)
     stmt = subscribers.query(account_id(), list_id, status)
     from app.models import Subscriber
 
@@ -59,7 +61,24 @@ def show(list_id: int):
         next_before=next_before,
         form=SubscriberForm(),
         subscribe_url=url_for("public.subscribe", public_id=mailing_list.public_id, _external=True),
+        growth=_growth_chart(mailing_list),
     )
+
+
+def _growth_chart(mailing_list):
+    growth = analytics.list_growth(mailing_list)
+    lines = [Line(status.capitalize(), values, COLORS[status]) for status, values in growth.series.items()]
+    chart_id = f"list-{mailing_list.id}-growth"
+    return time_chart(chart_id, "Subscribers over time", growth.times, growth.step, lines, levels=True)
+
+
+@bp.route("/lists/<int:list_id>/tracking", methods=["POST"])
+def set_tracking(list_id: int):
+    """Turn open and click tracking on or off for every campaign to this list."""
+    on = request.form.get("tracking") == "on"
+    mailing_list = lists.update(account_id(), list_id, tracking=on)
+    flash(f"Tracking is {'on' if on else 'off'} for “{mailing_list.name}”.", "success")
+    return redirect(url_for("lists.show", list_id=list_id))
 
 
 @bp.route("/lists/<int:list_id>/subscribers", methods=["POST"])

@@ -9,17 +9,18 @@ from app.models import EmailStatus
 from app.services import campaigns, emails
 from app.services.errors import ValidationFailed
 from app.web.access import account_id
+from app.web.params import database_id
 from app.web.sendlog import bp
 
 
 @bp.route("/emails")
 def index():
     filters = {
-        "campaign_id": request.args.get("campaign_id", type=int),
+        "campaign_id": request.args.get("campaign_id", type=database_id),
         "status": request.args.get("status") or None,
         "recipient": (request.args.get("recipient") or "").strip() or None,
     }
-    before = request.args.get("before", type=int)
+    before = request.args.get("before", type=database_id)
     error = None
     try:
         stmt = emails.send_log(account_id(), **filters, before_id=before, limit=emails.PAGE_SIZE + 1)

@@ -11,6 +11,7 @@ from app.models.base import utcnow
 from app.services import suppressions
 from app.services.errors import ServiceError, ValidationFailed
 from app.web.access import account_id
+from app.web.params import database_id
 from app.web.suppressions import bp
 from app.web.suppressions.forms import REASON_CHOICES, ImportForm, SuppressionForm
 
@@ -28,7 +29,7 @@ def _filters() -> dict:
 
 def _index(form: SuppressionForm):
     filters = _filters()
-    before = request.args.get("before", type=int)
+    before = request.args.get("before", type=database_id)
     stmt = suppressions.query(account_id(), filters["reason"], filters["q"], before_id=before)
     rows = list(db.session.scalars(stmt.limit(PAGE + 1)))
     return render_template(
