@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import render_template, request
 
 from app.extensions import db
 from app.models import EmailStatus
+from app.models.base import utcnow
 from app.services import campaigns, emails
 from app.services.errors import ValidationFailed
 from app.web.access import account_id
@@ -40,8 +43,39 @@ def index():
     )
 
 
+@bp.route("/emails/<int:email_id>/row")
+def row(email_id: int):
+    """One send-log row, for the rows that refresh themselves until their status is final."""
+    email = emails.get(account_id(), email_id)
+    names = {}
+    if email.campaign_id:
+        campaign = campaigns.get(account_id(), email.campaign_id)
+        names[campaign.id] = campaign.name or campaign.subject
+    return render_template("sendlog/_row.html", e=email, campaign_names=names)
+
+
 @bp.route("/emails/<int:email_id>")
 def show(email_id: int):
+    return render_template("sendlog/show.html", **_email_context(email_id))
+
+
+@bp.route("/emails/<int:email_id>/detail")
+def detail(email_id: int):
+    """The e-mail's facts, attempts and timeline, for the page that refreshes itself."""
+    return render_template("sendlog/_email.html", **_email_context(email_id))
+
+
+OPEN_STATUSES = (EmailStatus.QUEUED, EmailStatus.SENDING, EmailStatus.DEFERRED)
+AFTER_DELIVERY = timedelta(days=1)  # opens, clicks and late bounces mostly come within a day
+
+
+def _email_context(email_id: int) -> dict:
     email = emails.get(account_id(), email_id)
     campaign = campaigns.get(account_id(), email.campaign_id) if email.campaign_id else None
-    return render_template("sendlog/show.html", email=email, campaign=campaign)
+    if email.status in OPEN_STATUSES:
+        refresh = 2
+    elif email.status == EmailStatus.DELIVERED and email.sent_at and utcnow() - email.sent_at < AFTER_DELIVERY:
+        refresh = 15
+    else:
+        refresh = None
+    return {"email": email, "campaign": campaign, "refresh": refresh}
