@@ -5,6 +5,7 @@ from __future__ import annotations
 from dotenv import load_dotenv
 from flask import Flask
 
+from app import security
 from app.config import PROJECT_ROOT, load_settings
 
 
@@ -25,6 +26,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     register_blueprints(app)
     register_cli(app)
     register_template_helpers(app)
+    security.register(app)  # security headers on every response (app/security.py)
     return app
 
 

@@ -61,7 +61,7 @@ def may(target: str, write: bool = False) -> bool:
 
 def sign_out_disabled_users() -> None:
     """End the session of a user an admin disabled since they logged in."""
-    if False:
+    if current_user.is_authenticated and not current_user.is_active:
         logout_user()
 
 

@@ -1,4 +1,4 @@
-"""audience: roles, subscriber attributes and audit (issues 5 and 6)
+"""audience: erasure tombstones and indexes for finding subscribers across lists (issues 5 and 6)
 
 Revision ID: 0008
 Revises: 0007
@@ -17,8 +17,23 @@ depends_on = None
 
 
 def upgrade():
-    pass
+    op.create_table('erased_addresses',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('account_id', sa.Integer(), nullable=False),
+    sa.Column('digest', sa.String(length=64), nullable=False),
+    sa.Column('erased_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], name=op.f('fk_erased_addresses_account_id_accounts')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_erased_addresses')),
+    sa.UniqueConstraint('account_id', 'digest', name=op.f('uq_erased_addresses_account_id_digest'))
+    )
+    with op.batch_alter_table('subscribers', schema=None) as batch_op:
+        batch_op.create_index('ix_subscribers_account_email', ['account_id', 'email'], unique=False)
+        batch_op.create_index('ix_subscribers_account_status', ['account_id', 'status', 'id'], unique=False)
 
 
 def downgrade():
-    pass
+    with op.batch_alter_table('subscribers', schema=None) as batch_op:
+        batch_op.drop_index('ix_subscribers_account_status')
+        batch_op.drop_index('ix_subscribers_account_email')
+
+    op.drop_table('erased_addresses')

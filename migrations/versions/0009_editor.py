@@ -17,8 +17,10 @@ depends_on = None
 
 
 def upgrade():
-    pass
+    with op.batch_alter_table('subscribers', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('attributes', sa.JSON(), server_default=sa.text("'{}'"), nullable=False))
 
 
 def downgrade():
-    pass
+    with op.batch_alter_table('subscribers', schema=None) as batch_op:
+        batch_op.drop_column('attributes')

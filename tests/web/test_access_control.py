@@ -1,7 +1,8 @@
 """A second account sees none of the first account's objects: 404 on every object route.
 
 The census below enumerates ``app.url_map``: a new dashboard route that takes an object id
-fails this test until it has a case here.
+fails this test until it has a case here. Roles within one account (support changes nothing,
+marketers no users, settings, providers or webhooks) have their census in test_roles.py.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from app.models import (
     SentEmail,
     Subscriber,
     Suppression,
+    User,
     WebhookDelivery,
     WebhookEndpoint,
 )
@@ -42,6 +44,11 @@ OBJECT_ROUTES = [
     ("GET", "/imports/{import}/errors.csv"),
     ("POST", "/lists/{list}/subscribers"),
     ("POST", "/subscribers/{subscriber}/unsubscribe"),
+    ("GET", "/subscribers/{subscriber}"),
+    ("POST", "/subscribers/{subscriber}/status"),
+    ("GET", "/subscribers/{subscriber}/export.json"),
+    ("GET", "/subscribers/{subscriber}/erase"),
+    ("POST", "/subscribers/{subscriber}/erase"),
     ("GET", "/campaigns/{campaign}"),
     ("GET", "/campaigns/{campaign}/edit"),
     ("POST", "/campaigns/{campaign}/edit"),
@@ -56,6 +63,8 @@ OBJECT_ROUTES = [
     ("POST", "/campaigns/{campaign}/duplicate"),
     ("POST", "/campaigns/{campaign}/save-template"),
     ("GET", "/emails/{email}"),
+    ("GET", "/emails/{email}/row"),
+    ("GET", "/emails/{email}/detail"),
     ("POST", "/suppressions/{suppression}/delete"),
     ("GET", "/providers/{provider}/edit"),
     ("POST", "/providers/{provider}/edit"),
@@ -76,6 +85,9 @@ OBJECT_ROUTES = [
     ("POST", "/webhooks/{webhook}/rotate"),
     ("POST", "/webhooks/{webhook}/test"),
     ("POST", "/webhooks/{webhook}/deliveries/{delivery}/replay"),
+    ("POST", "/users/{user}/role"),
+    ("POST", "/users/{user}/disable"),
+    ("POST", "/users/{user}/enable"),
 ]
 
 # rq-dashboard's numbers name a Redis instance and a page, not an account's object: the whole
@@ -119,6 +131,7 @@ def victim(app, make_user, run_jobs):
     db.session.commit()
     upload = imports.create(owner.account_id, mailing_list.id, io.BytesIO(b"imported@example.com\n"), "v.csv")
     return {
+        "user": owner.id,
         "import": upload.id,
         "webhook": webhook.id,
         "delivery": delivery,
@@ -156,6 +169,9 @@ def test_other_account_gets_404_and_changes_nothing(
                 "from_email": "a@example.com",
                 "body": "x",
                 "body_format": "markdown",
+                "status": "unsubscribed",
+                "role": "support",
+                "confirm": "user0@example.com",
             },
         )
     assert response.status_code == 404
@@ -180,6 +196,7 @@ def _snapshot():
             for w in db.session.scalars(sa.select(WebhookEndpoint).order_by(WebhookEndpoint.id))
         ],
         list(db.session.execute(sa.select(WebhookDelivery.id, WebhookDelivery.next_attempt_at))),
+        list(db.session.execute(sa.select(User.id, User.role, User.active).order_by(User.id))),
     )
 
 

@@ -10,7 +10,10 @@ class CampaignForm(FlaskForm):
     from_name = StringField("From name", validators=[Optional(), Length(max=200)])
     from_email = EmailField("From address", validators=[DataRequired(), Length(max=254)])
     body_format = SelectField(
-        "Format", choices=[SelectChoice("markdown", "Markdown"), SelectChoice("html", "HTML")], default="markdown"
+        "Format",
+        choices=[SelectChoice("markdown", "Markdown"), SelectChoice("html", "HTML")],
+        default="markdown",
+        coerce=lambda value: getattr(value, "value", value),  # a saved campaign's BodyFormat shows selected
     )
     body = TextAreaField("Body", validators=[DataRequired()])
     track_opens = BooleanField("Track opens (adds a 1-pixel image)", default=True)
