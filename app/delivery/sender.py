@@ -26,7 +26,9 @@ from sqlalchemy.orm import Session
 from app import links
 from app.delivery import failpoints, personalise, suppression, verp
 from app.delivery.classify import classify
+from app.delivery.headers import HeaderInjectionError
 from app.delivery.ledger import settle, transition
+from app.delivery.personalise import TemplateProblem
 from app.delivery.render import CompiledMessage, Content, build_message
 from app.delivery.routing import Routing
 from app.delivery.settings import EngineSettings
@@ -486,7 +488,14 @@ def _deliver_one(
         _release(session, settings, [email.id], token, why, delay=wait)
         return False
     started = utcnow()
-    from_email, data = contents.message(email, started)
+    try:
+        from_email, data = contents.message(email, started)
+    except (TemplateProblem, HeaderInjectionError) as exc:
+        # This recipient's own data cannot make a safe message (a personalised value that breaks
+        # the template or would add a header): fail this row, keep the batch going.
+        why = f"could not build the message: {exc}"[:1024]
+        records.add(_Outcome(email, EmailStatus.FAILED, why, {**_UNLEASED, "reason": why}))
+        return False
     clock = time.monotonic()
     unknown = False
     try:

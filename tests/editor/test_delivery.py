@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import math
 
+import sqlalchemy as sa
+
 from app.delivery import personalise
 from app.delivery.render import CompiledMessage, Content
-from app.models import BodyFormat
+from app.extensions import db
+from app.models import BodyFormat, EmailStatus, SentEmail
 from app.services import campaigns
 from app.services import personalise as checks
 from tests.factories import add_subscribers
@@ -125,3 +128,25 @@ def test_jinja_parses_each_part_once_per_batch_not_per_recipient(app, audience, 
     assert campaigns.stats(campaign.id)["delivered"] == 7
     assert len(parses) == batches * per_compile  # a fixed number per batch, whatever its size
     assert len(renders) == 7 * 3  # subject, HTML and text: rendered per recipient
+
+
+def test_a_recipient_whose_own_data_breaks_the_template_fails_alone(audience, run_jobs, smtp_server):
+    """The checks on save and send render for a sample and the first subscriber; one whose
+    attribute has the wrong type breaks only their own message, not the batch."""
+    from tests.editor.conftest import set_attributes
+
+    people = audience["subscribers"]
+    set_attributes(people[0].id, {"plan": "gold", "seats": 2})
+    set_attributes(people[1].id, {"plan": "silver", "seats": "many"})  # "many" + 1 cannot render
+    set_attributes(people[2].id, {"seats": 5})
+    campaign = _send(
+        audience, run_jobs, body="<p>You have {{ (subscriber.attributes.seats | default(0)) + 1 }} seats.</p>"
+    )
+    stats = campaigns.stats(campaign.id)
+    assert stats["delivered"] == 2 and stats["failed"] == 1
+    assert sorted(r.rcpt_tos[0] for r in smtp_server.received) == ["user0@example.com", "user2@example.com"]
+    failed = db.session.scalars(
+        sa.select(SentEmail).where(SentEmail.campaign_id == campaign.id, SentEmail.status == EmailStatus.FAILED)
+    ).one()
+    assert failed.recipient == "user1@example.com" and "could not build the message" in failed.reason
+    assert failed.attempt_count == 0  # nothing reached a server
