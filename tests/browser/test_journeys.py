@@ -75,6 +75,12 @@ def test_compose_preview_send_progress_and_timeline(page, shot, make_user, smtp_
     meter = page.get_by_role("progressbar")
     expect(meter).to_have_attribute("aria-valuenow", "100", timeout=10_000)
     assert page.evaluate("window.__not_reloaded === true")
+    # The buttons follow the status without a reload: nothing left to pause or cancel.
+    expect(page.get_by_role("button", name="Pause")).to_have_count(0)
+    expect(page.get_by_role("button", name="Cancel campaign")).to_have_count(0)
+    expect(page.get_by_role("button", name="Duplicate")).to_be_visible()
+    # The analytics section takes the final figures once more when the campaign settles.
+    expect(page.locator("figure.chart-figure").first).to_contain_text("delivered 40")
     assert page.url.split("#")[0].rstrip("/") in (url.rstrip("/"), page.url.rstrip("/"))
     shot(page, "finished")
     assert len(smtp_server.received) == 40

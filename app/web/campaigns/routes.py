@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import flash, make_response, redirect, render_template, request, url_for
 from markupsafe import escape
 from wtforms import SelectChoice
 
@@ -121,7 +121,12 @@ def show(campaign_id: int):
 def progress(campaign_id: int):
     """The progress fragment; it keeps polling itself only while the campaign is live."""
     campaign = campaigns.get(account_id(), campaign_id)
-    return render_template("campaigns/_progress.html", **_progress_context(campaign))
+    context = _progress_context(campaign)
+    response = make_response(render_template("campaigns/_progress.html", oob=True, **context))
+    if not context["live"]:
+        # The last poll: the analytics section refreshes once more, with the final figures.
+        response.headers["HX-Trigger"] = "campaign-settled"
+    return response
 
 
 @bp.route("/campaigns/<int:campaign_id>/preview")
