@@ -138,3 +138,40 @@ def settle(
         conn.execute(_INSERT_EVENT, {"email_id": email_id, "type": event, "at": now, "detail": detail[:1024]})
         outbox.email_status_changed(session, [email_id], target, facts=facts, now=now)
     return moved
+
+
+def settle_delivered(
+    session: Session, details: dict[int, str], lease_token: str, *, now: datetime | None = None
+) -> list[int]:
+    """``settle`` for a group of rows the sender holds that the server accepted, in one UPDATE.
+
+    ``details`` maps each e-mail id to its timeline detail (the server's reply). Each row's
+    ``attempt_count`` goes up by one in SQL and ``sent_at`` is the time of writing. Answers the
+    ids that moved (those still ``sending`` under ``lease_token``).
+    """
+    if not details:
+        return []
+    now = now or utcnow()
+    table = SentEmail.__table__
+    stmt = (
+        sa.update(table)
+        .where(table.c.id.in_(list(details)), table.c.status == S.SENDING, table.c.lease_token == lease_token)
+        .values(
+            status=S.DELIVERED,
+            updated_at=now,
+            sent_at=now,
+            reason=None,
+            lease_token=None,
+            lease_expires_at=None,
+            attempt_count=table.c.attempt_count + 1,
+        )
+        .returning(table.c.id)
+    )
+    moved = list(session.connection().execute(stmt).scalars())
+    if moved:
+        session.connection().execute(
+            _INSERT_EVENT,
+            [{"email_id": i, "type": S.DELIVERED.value, "at": now, "detail": details[i][:1024]} for i in moved],
+        )
+        outbox.email_status_changed(session, moved, S.DELIVERED, now=now)
+    return moved

@@ -27,7 +27,7 @@ from app import links
 from app.delivery import failpoints, personalise, suppression, verp
 from app.delivery.classify import classify
 from app.delivery.headers import HeaderInjectionError
-from app.delivery.ledger import settle, transition
+from app.delivery.ledger import settle, settle_delivered, transition
 from app.delivery.personalise import TemplateProblem
 from app.delivery.render import CompiledMessage, Content, build_message
 from app.delivery.routing import Routing
@@ -261,8 +261,17 @@ class _Records:
         attempts = [o.attempt for o in pending if o.attempt is not None]
         if attempts:
             session.execute(_INSERT_ATTEMPT, attempts)
+        # The common case, messages the server accepted, is one UPDATE for the group.
+        accepted = {
+            o.email.id: o.detail
+            for o in pending
+            if o.target == EmailStatus.DELIVERED and o.unknown is None and not o.suppress
+        }
+        self.delivered += len(settle_delivered(session, accepted, self.token))
         for o in pending:
             email = o.email
+            if email.id in accepted:
+                continue
             if o.unknown is not None:
                 session.add(EmailEvent(email_id=email.id, type="unknown_outcome", at=utcnow(), detail=o.unknown))
             facts = None
