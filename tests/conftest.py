@@ -29,6 +29,10 @@ from tests.smtp_server import SmtpServer  # noqa: E402
 
 PASSWORD = "correct horse battery"
 
+# The browser fixtures (live server, Chromium, screenshots) for every package that drives a browser:
+# one Playwright session for the whole run, however many test modules use it.
+pytest_plugins = ["tests.browser_fixtures"]
+
 
 @pytest.fixture(scope="session")
 def smtp_server():

@@ -9,7 +9,6 @@ import pytest
 from playwright.sync_api import expect
 
 from app.services import lists
-from tests.browser.conftest import _browser, background_worker, live_server, page, shot  # noqa: F401
 from tests.conftest import PASSWORD
 from tests.editor.conftest import set_attributes
 from tests.factories import add_subscribers
@@ -18,11 +17,11 @@ pytestmark = pytest.mark.browser
 
 
 def test_live_preview_follows_the_typing_and_a_test_send_arrives(
-    page,  # noqa: F811
-    shot,  # noqa: F811
+    page,
+    shot,
     make_user,
     smtp_server,
-    background_worker,  # noqa: F811
+    background_worker,
 ):
     user = make_user()
     mailing_list = lists.create(user.account_id, "Friends")
@@ -50,7 +49,6 @@ def test_live_preview_follows_the_typing_and_a_test_send_arrives(
     expect(frame.get_by_text("Plan: gold")).to_be_visible()
     assert page.locator("#live-preview iframe").get_attribute("sandbox") == ""
     assert page.title() != "escaped"  # the author's script did not run
-    page.wait_for_load_state("networkidle")
     shot(page, "live-preview")
 
     # A misspelt variable shows as an error with its line, before anything is saved.

@@ -22,7 +22,7 @@ from werkzeug.serving import make_server
 from tests.smtp_server import free_port
 
 CHROMIUM = os.environ.get("POSTROOM_CHROMIUM", "/usr/bin/chromium")
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "screenshots"
+SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
 
 
 @pytest.fixture
