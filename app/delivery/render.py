@@ -12,7 +12,6 @@ import secrets
 from dataclasses import dataclass, replace
 from datetime import datetime
 from email import message_from_bytes
-from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
@@ -22,7 +21,7 @@ import html2text
 from markdown_it import MarkdownIt
 
 from app.delivery import personalise
-from app.delivery.headers import HeaderInjectionError, assert_headers, check_header_value
+from app.delivery.headers import HeaderInjectionError, address_header, assert_headers, check_header_value
 from app.tracking.links import TrackedBody, Tracking
 
 UNSUBSCRIBE_PLACEHOLDER = "{{ unsubscribe_url }}"
@@ -100,10 +99,10 @@ def build_message(content: Content, to: str, message_id: str, date: datetime) ->
         ("message id", message_id),
     ):
         check_header_value(value, field)
-    local, _, domain = content.from_email.rpartition("@")
     msg = EmailMessage(policy=SMTP)
-    msg["From"] = Address(display_name=content.from_name, username=local, domain=domain)
-    msg["To"] = to
+    # Written by us, not folded by the email package, which drops a long name's quotes (gh-80222).
+    msg.set_raw("From", address_header("From", content.from_name, content.from_email))
+    msg.set_raw("To", address_header("To", "", to))
     msg["Subject"] = content.subject
     msg["Date"] = format_datetime(date)
     msg["Message-ID"] = message_id
@@ -121,7 +120,7 @@ def build_message(content: Content, to: str, message_id: str, date: datetime) ->
     if not content.html:
         expected.append("Content-Transfer-Encoding")
     data = msg.as_bytes(policy=SMTP)
-    assert_headers(data, expected)
+    assert_headers(data, expected, {"From": content.from_email, "To": to})
     return data
 
 
@@ -154,9 +153,8 @@ class CompiledMessage:
             self.personal = _personal_body(content, tracking, list_name)
         self.tracked = TrackedBody(content.html, content.text, tracking) if tracking and not self.personal else None
         self.boundary = "=_pr_" + secrets.token_hex(16)
-        local, _, domain = content.from_email.rpartition("@")
         head = EmailMessage(policy=SMTP)
-        head["From"] = Address(display_name=content.from_name, username=local, domain=domain)
+        head.set_raw("From", address_header("From", content.from_name, content.from_email))  # gh-80222
         self.personal_subject = self.personal is not None and self.personal.subject is not None
         if not self.personal_subject:
             head["Subject"] = content.subject
@@ -240,6 +238,7 @@ class CompiledMessage:
                 "List-Unsubscribe",
                 "List-Unsubscribe-Post",
             ],
+            {"From": self.content.from_email},
         )
         parsed = message_from_bytes(data, policy=SMTP)
         parts = [(p.get_content_subtype(), p.get_content()) for p in parsed.iter_parts()]

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 from datetime import datetime
 from email import message_from_bytes
-from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
 
 from sqlalchemy.orm import Session, selectinload
 
-from app.delivery.headers import HeaderInjectionError, assert_headers, check_header_value
+from app.delivery.headers import HeaderInjectionError, address_header, assert_headers, check_header_value
 from app.models import TransactionalEmail
 
 
@@ -28,11 +27,6 @@ def message(session: Session, email_id: int, recipient: str, message_id: str, da
     if content is None:
         raise ValueError(f"transactional e-mail {email_id} has no content row")
     return content.from_email, build(content, recipient, message_id, date)
-
-
-def _address(name: str, address: str) -> Address:
-    local, _, domain = address.rpartition("@")
-    return Address(display_name=name, username=local, domain=domain)
 
 
 def build(content: TransactionalEmail, to: str, message_id: str, date: datetime) -> bytes:
@@ -50,8 +44,9 @@ def build(content: TransactionalEmail, to: str, message_id: str, date: datetime)
     for field, value in checked:
         check_header_value(value, field)
     msg = EmailMessage(policy=SMTP)
-    msg["From"] = _address(content.from_name, content.from_email)
-    msg["To"] = _address(content.to_name, to)
+    # Folded by us, not by the email package, which drops a long display name's quotes (gh-80222).
+    msg.set_raw("From", address_header("From", content.from_name, content.from_email))
+    msg.set_raw("To", address_header("To", content.to_name, to))
     msg["Subject"] = content.subject
     msg["Date"] = format_datetime(date)
     msg["Message-ID"] = message_id
@@ -66,7 +61,7 @@ def build(content: TransactionalEmail, to: str, message_id: str, date: datetime)
     if not msg.is_multipart():
         expected.append("Content-Transfer-Encoding")
     data = msg.as_bytes(policy=SMTP)
-    assert_headers(data, expected)
+    assert_headers(data, expected, {"From": content.from_email, "To": to})
     _assert_attachments(data, content)
     return data
 
