@@ -40,7 +40,7 @@ import base64
 import hashlib
 import re
 
-from flask import Flask, Response, request
+from flask import Flask, Response, abort, request
 
 HSTS = "max-age=31536000"
 EMBEDDABLE = {"public.subscribe"}
@@ -62,7 +62,21 @@ _PLAIN_NAME = re.compile(r"[\w.:@-]*")  # queue and registry names, job ids, num
 _INLINE_SCRIPT = re.compile(rb"<script\b(?![^>]*\bsrc\s*=)[^>]*>(.*?)</script\s*>", re.IGNORECASE | re.DOTALL)
 
 
+def refuse_nul() -> None:
+    """A NUL in a dashboard or public query string or form is never real input (PostgreSQL
+    cannot even compare it): 400 before any view queries with it. Multipart uploads are left to
+    their views (reading them here would defeat streaming), and the API answers its own 422s."""
+    if request.path.startswith("/api/"):
+        return
+    values = list(request.args.values())
+    if request.mimetype == "application/x-www-form-urlencoded":
+        values += request.form.values()
+    if any("\x00" in value for value in values):
+        abort(400, "the request holds a NUL character")
+
+
 def register(app: Flask) -> None:
+    app.before_request(refuse_nul)
     app.after_request(add_headers)
 
 

@@ -62,7 +62,10 @@ def create_user(email: str, password: str, role: Role = Role.ADMIN, account_name
 
 def authenticate(email: str, password: str) -> User | None:
     """The active user with these credentials, or None; the same work either way."""
-    user = db.session.scalar(sa.select(User).where(User.email == (email or "").strip().lower()))
+    address = (email or "").strip().lower()
+    # No stored address holds a NUL (PostgreSQL refuses one in a query): such a login is simply
+    # an unknown user, checked against the dummy hash like any other.
+    user = None if "\x00" in address else db.session.scalar(sa.select(User).where(User.email == address))
     try:
         _hasher.verify(user.password_hash if user else _DUMMY_HASH, password or "")
     except (VerificationError, InvalidHashError):
