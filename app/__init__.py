@@ -57,10 +57,12 @@ def register_converters(app: Flask) -> None:
     """
     from werkzeug.routing import IntegerConverter
 
+    from app.web.params import MAX_ID
+
     class DatabaseId(IntegerConverter):
         def to_python(self, value: str) -> int:
             number = super().to_python(value)
-            return number if number <= 2**31 - 1 else 0
+            return number if number <= MAX_ID else 0
 
     app.url_map.converters["int"] = DatabaseId
 

@@ -262,3 +262,8 @@ def _personal_body(content: Content, tracking: Tracking | None, list_name: str) 
         links = {url: n for url, n in tracking.links.items() if not personalise.is_template(url)}
         tracked = TrackedBody(html, text, replace(tracking, links=links))
     return personalise.PersonalBody(content.subject, html, text, list_name, tracked)
+
+
+def new_message_id(domain: str) -> str:
+    """A fresh Message-ID for a single e-mail (confirmation, transactional): 128 random bits."""
+    return f"<{secrets.token_hex(16)}@{domain}>"

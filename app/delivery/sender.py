@@ -262,11 +262,7 @@ class _Records:
         if attempts:
             session.execute(_INSERT_ATTEMPT, attempts)
         # The common case, messages the server accepted, is one UPDATE for the group.
-        accepted = {
-            o.email.id: o.detail
-            for o in pending
-            if o.target == EmailStatus.DELIVERED and o.unknown is None and not o.suppress
-        }
+        accepted = {o.email.id: o.detail for o in pending if o.target == EmailStatus.DELIVERED}
         self.delivered += len(settle_delivered(session, accepted, self.token))
         for o in pending:
             email = o.email
@@ -538,9 +534,8 @@ def _deliver_one(
     detail = f"{reply.code or '-'} {reply.text}".strip()
     values: dict = {"attempt_count": number, **_UNLEASED}
     target = _STATUS_FOR[verdict.outcome]
-    if target == EmailStatus.DELIVERED:
-        values.update(sent_at=utcnow(), reason=None)
-    elif target == EmailStatus.DEFERRED:
+    # An accepted message is written with its group by ledger.settle_delivered (sent_at, reason).
+    if target == EmailStatus.DEFERRED:
         age = (started - email.created_at).total_seconds()
         if age >= settings.max_age:
             target, values["reason"] = EmailStatus.FAILED, "expired"
@@ -549,7 +544,7 @@ def _deliver_one(
             wait = max(_retry_delay(settings, number), verdict.retry_after or 0)
             values["next_attempt_at"] = started + timedelta(seconds=wait)
             values["reason"] = reply.text[:1024]
-    else:
+    elif target != EmailStatus.DELIVERED:
         values["reason"] = reply.text[:1024]
     records.add(
         _Outcome(

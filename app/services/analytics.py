@@ -175,9 +175,12 @@ def _aware(moment) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def campaign_report(campaign: Campaign, now: datetime | None = None) -> dict:
-    """Everything the campaign's analytics show, and the stats API answers."""
-    statuses = campaigns.stats(campaign.id)
+def campaign_report(campaign: Campaign, now: datetime | None = None, statuses: dict | None = None) -> dict:
+    """Everything the campaign's analytics show, and the stats API answers.
+
+    ``statuses`` are the campaign's counts by status when the caller has them already.
+    """
+    statuses = statuses if statuses is not None else campaigns.stats(campaign.id)
     opens, clicks = _engagement(EmailOpen, campaign.id), _engagement(EmailClick, campaign.id)
     delivered = statuses["delivered"]
     series = activity(campaign, now)

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from app import links
+from app.delivery.render import new_message_id
 from app.delivery.suppression import is_suppressed
 from app.extensions import db
 from app.jobs import queue
@@ -70,7 +71,7 @@ def _queue_confirmation(subscriber: Subscriber) -> SentEmail:
         recipient=subscriber.email,
         kind=EmailKind.CONFIRMATION,
         status=EmailStatus.QUEUED,
-        message_id=f"<{secrets.token_hex(16)}@{_message_domain()}>",
+        message_id=new_message_id(_message_domain()),
         created_at=now,
         updated_at=now,
     )

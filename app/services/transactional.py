@@ -22,7 +22,6 @@ import hashlib
 import json
 import mimetypes
 import re
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -34,7 +33,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.delivery import suppression
 from app.delivery.ledger import transition
-from app.delivery.render import html_to_text
+from app.delivery.render import html_to_text, new_message_id
 from app.extensions import db
 from app.jobs import queue
 from app.models import (
@@ -219,7 +218,7 @@ def _write(account_id: int, message: Message, now: datetime) -> SentEmail:
         recipient=message.to,
         kind=EmailKind.TRANSACTIONAL,
         status=EmailStatus.QUEUED,
-        message_id=f"<{secrets.token_hex(16)}@{domain}>",
+        message_id=new_message_id(domain),
         attempt_count=0,
         created_at=now,
         updated_at=now,

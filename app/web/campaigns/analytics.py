@@ -14,9 +14,9 @@ from app.web.charts import COLORS, Line, Segment
 STATUS_ORDER = ("delivered", "bounced", "failed", "suppressed", "cancelled", "deferred", "sending", "queued")
 
 
-def context(campaign: Campaign) -> dict:
+def context(campaign: Campaign, statuses: dict | None = None) -> dict:
     """What ``campaigns/_analytics.html`` shows; it polls itself while the campaign sends."""
-    report = analytics.campaign_report(campaign)
+    report = analytics.campaign_report(campaign, statuses=statuses)
     statuses = report["statuses"]
     breakdown = charts.stacked_bar(
         f"campaign-{campaign.id}-statuses",
