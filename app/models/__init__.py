@@ -2,6 +2,7 @@
 
 from app.models.account import Account, ApiToken, Setting, User
 from app.models.audience import ErasedAddress
+from app.models.audit import AuditEvent
 from app.models.campaign import Campaign
 from app.models.email import DeliveryAttempt, EmailEvent, SentEmail
 from app.models.enums import (
@@ -25,6 +26,7 @@ from app.models.webhook import WebhookAttempt, WebhookDelivery, WebhookDeliveryS
 __all__ = [
     "Account",
     "ApiToken",
+    "AuditEvent",
     "BodyFormat",
     "Campaign",
     "CampaignStatus",
