@@ -4,6 +4,7 @@ from app.models.account import Account, ApiToken, Setting, User
 from app.models.audience import ErasedAddress
 from app.models.audit import AuditEvent
 from app.models.campaign import Campaign
+from app.models.campaign_counts import CampaignActivity, CampaignStatusCount
 from app.models.email import DeliveryAttempt, EmailEvent, SentEmail
 from app.models.enums import (
     BodyFormat,
@@ -29,6 +30,8 @@ __all__ = [
     "AuditEvent",
     "BodyFormat",
     "Campaign",
+    "CampaignActivity",
+    "CampaignStatusCount",
     "CampaignStatus",
     "DeliveryAttempt",
     "EmailClick",

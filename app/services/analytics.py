@@ -24,7 +24,6 @@ from app.models import (
     DeliveryAttempt,
     EmailClick,
     EmailOpen,
-    EmailStatus,
     MailingList,
     Outcome,
     SentEmail,
@@ -32,7 +31,7 @@ from app.models import (
     TrackedLink,
 )
 from app.models.base import utcnow
-from app.services import campaigns
+from app.services import campaigns, counters
 
 MAX_BUCKETS = 60
 STEPS = (60, 300, 900, 3600, 3 * 3600, 6 * 3600, 86400, 7 * 86400)  # seconds
@@ -66,8 +65,8 @@ def _span(start: datetime, end: datetime) -> TimeSeries:
     two, so even a moment's activity is drawn as a line from the bucket before it."""
     seconds = max((end - start).total_seconds(), 1)
     step = next((s for s in STEPS if seconds / s < MAX_BUCKETS), None)
-    if step is None:
-        step = -(-int(seconds) // (MAX_BUCKETS - 1))
+    if step is None:  # whole minutes, so the per-minute delivery counters fall in one bucket each
+        step = 60 * -(-int(seconds) // (60 * (MAX_BUCKETS - 1)))
     last = int(end.timestamp()) // step
     first = min(int(start.timestamp()) // step, last - 1)
     return TimeSeries(datetime.fromtimestamp(first * step, UTC), step, last - first + 1)
@@ -146,9 +145,7 @@ def activity(campaign: Campaign, now: datetime | None = None) -> TimeSeries | No
         return None
     end = now if campaign.status in _LIVE else _last_activity(campaign.id) or campaign.finished_at or now
     series = _span(start, max(end, start))
-    emails = sa.select().select_from(SentEmail).where(SentEmail.campaign_id == campaign.id)
-    _fill(series, "delivered", emails.where(SentEmail.sent_at.is_not(None)), SentEmail.sent_at)
-    _fill(series, "bounced", emails.where(SentEmail.status == EmailStatus.BOUNCED), SentEmail.updated_at)
+    _fill_deliveries(series, campaign.id)
     for name, model in (("opened", EmailOpen), ("clicked", EmailClick)):
         for machine, prefix in ((False, ""), (True, "machine_")):
             stmt = sa.select().select_from(model).where(model.campaign_id == campaign.id, model.machine == machine)
@@ -156,14 +153,28 @@ def activity(campaign: Campaign, now: datetime | None = None) -> TimeSeries | No
     return series
 
 
+def _fill_deliveries(series: TimeSeries, campaign_id: int) -> None:
+    """Add "delivered" (by ``sent_at``) and "bounced" (by the moment of bouncing) from the
+    per-minute counters the database keeps, never from the campaign's rows."""
+    delivered, bounced = [0] * series.buckets, [0] * series.buckets
+    first = int(series.start.timestamp())
+    last_minute = (first + series.buckets * series.step) // 60 - 1
+    for minute, sent, bounces in counters.activity(campaign_id, first // 60, last_minute):
+        index = (minute * 60 - first) // series.step
+        if 0 <= index < series.buckets:
+            delivered[index] += sent
+            bounced[index] += bounces
+    series.series["delivered"], series.series["bounced"] = delivered, bounced
+
+
 def _last_activity(campaign_id: int) -> datetime | None:
     moments = [
         db.session.scalar(sa.select(sa.func.max(model.at)).where(model.campaign_id == campaign_id))
         for model in (EmailOpen, EmailClick)
     ]
-    moments.append(
-        db.session.scalar(sa.select(sa.func.max(SentEmail.sent_at)).where(SentEmail.campaign_id == campaign_id))
-    )
+    last_minute = counters.last_minute(campaign_id)
+    if last_minute is not None:
+        moments.append(datetime.fromtimestamp(last_minute * 60 + 59, UTC))
     found = [_aware(m) for m in moments if m is not None]
     return max(found) if found else None
 

@@ -12,7 +12,7 @@ from app.extensions import db
 from app.jobs import queue
 from app.models import BodyFormat, Campaign, CampaignStatus, EmailStatus, MailingList, SentEmail
 from app.models.base import utcnow
-from app.services import emails, lists, personalise, validation
+from app.services import counters, lists, personalise, validation
 from app.services.errors import Conflict, NotFound, ValidationFailed
 from app.services.scope import owned
 from app.tracking import plan as tracking
@@ -274,10 +274,7 @@ def fan_out(campaign_id: int) -> int:
 
 def stats(campaign_id: int) -> dict[str, int]:
     """A count per e-mail status (every status present, zero when none), plus ``total``."""
-    counts = emails.count_by_status(SentEmail.campaign_id == campaign_id)
-    result = {status.value: count for status, count in counts.items()}
-    result["total"] = sum(result.values())
-    return result
+    return counters.statuses([campaign_id])[campaign_id]
 
 
 def progress(campaign: Campaign, counts: dict[str, int]) -> int:

@@ -21,6 +21,7 @@ from app.config import PROJECT_ROOT
 from app.extensions import db
 from app.models import EmailStatus, SentEmail, Subscriber, SubscriberStatus, Suppression
 from app.models.enums import TERMINAL_EMAIL_STATUSES
+from app.services import counters
 
 
 def redis_url(app) -> str:
@@ -174,6 +175,10 @@ def ledger_check(campaign, smtp_server, max_duplicates: int) -> dict:
     duplicates = sum(count - 1 for count in received.values())
     if duplicates > max_duplicates:
         problems.append(f"{duplicates} duplicates, more than the {max_duplicates} allowed")
+    # The counters the campaign pages read (kept by triggers) agree with the rows, kills and all.
+    kept, counted = counters.statuses([campaign.id])[campaign.id], counters.recount(campaign.id)
+    if kept != counted:
+        problems.append(f"campaign counters {kept} disagree with its rows {counted}")
     figures = {"rows": len(rows), "received": sum(received.values()), "duplicates": duplicates}
     assert not problems, f"ledger check failed: {problems}; {figures}"
     return figures

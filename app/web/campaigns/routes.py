@@ -10,7 +10,7 @@ from wtforms import SelectChoice
 
 from app.extensions import db
 from app.models import CampaignStatus
-from app.services import campaigns, editor, lists, templates
+from app.services import campaigns, counters, editor, lists, templates
 from app.services.errors import ServiceError, ValidationFailed
 from app.web.access import account_id
 from app.web.campaigns import analytics, bp
@@ -58,7 +58,7 @@ def _editor(form: CampaignForm, campaign=None):
 @bp.route("/campaigns")
 def index():
     rows = list(db.session.scalars(campaigns.query(account_id())))
-    return render_template("campaigns/index.html", campaigns=rows, stats={c.id: campaigns.stats(c.id) for c in rows})
+    return render_template("campaigns/index.html", campaigns=rows, stats=counters.statuses(c.id for c in rows))
 
 
 @bp.route("/campaigns/new", methods=["GET", "POST"])
