@@ -12,6 +12,7 @@ from app.services.errors import ServiceError
 
 users_cli = AppGroup("users", help="Manage users.")
 tokens_cli = AppGroup("tokens", help="Manage API tokens.")
+campaigns_cli = AppGroup("campaigns", help="Look after campaigns.")
 
 
 def _fail(exc: ServiceError) -> None:
@@ -57,6 +58,25 @@ def create_token(email: str, name: str) -> None:
         _fail(exc)
 
 
+@campaigns_cli.command("recount")
+@click.option("--fix", is_flag=True, help="Count the campaigns that disagree again from their rows.")
+def recount(fix: bool) -> None:
+    """Compare every campaign's counters with its rows; exit 1 when one disagrees (and not --fix)."""
+    from app.services import counters
+
+    wrong = counters.disagreements()
+    for campaign_id, (kept, rows) in sorted(wrong.items()):
+        click.echo(f"campaign {campaign_id}: counters {kept} rows {rows}")
+        if fix:
+            counters.rebuild(campaign_id)
+            click.echo(f"campaign {campaign_id}: counted again from its rows")
+    if not wrong:
+        click.echo("every campaign's counters agree with its rows")
+    elif not fix:
+        raise SystemExit(1)
+
+
 def register(app: Flask) -> None:
     app.cli.add_command(users_cli)
     app.cli.add_command(tokens_cli)
+    app.cli.add_command(campaigns_cli)
