@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from app.delivery import failpoints
 from app.models import Campaign, Subscriber
 from app.models.base import UTCDateTime, utcnow
+from app.services import counters
 
 _FAN_OUT = """
 INSERT INTO sent_emails
@@ -63,7 +64,9 @@ def fan_out(session: Session, campaign: Campaign, now: datetime | None = None, c
         return 0
     for after in range(low - 1, high, chunk):
         bounds = {"after": after, "upto": after + chunk}
-        added += session.execute(insert, params | bounds).rowcount
+        inserted = session.execute(insert, params | bounds).rowcount
+        counters.add_queued(session, campaign.id, inserted)
+        added += inserted
         session.commit()
         failpoints.hit("mid_fanout")
     return added
