@@ -45,7 +45,10 @@ def register_extensions(app: Flask) -> None:
 
     @login_manager.user_loader
     def load_user(user_id: str):
-        return db.session.get(models.User, int(user_id))
+        """The session's user, unless their sessions were ended since it began (app/web/auth/sessions.py)."""
+        from app.web.auth.sessions import user_for_session
+
+        return user_for_session(user_id)
 
 
 def register_converters(app: Flask) -> None:

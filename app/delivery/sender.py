@@ -308,6 +308,12 @@ class _Contents:
             from app.delivery import transactional
 
             return transactional.message(self.session, email.id, email.recipient, email.message_id, date)
+        if email.kind == EmailKind.PASSWORD_RESET:
+            from app.delivery import password_reset
+
+            return password_reset.message(
+                self.session, self.settings, email.id, email.recipient, email.message_id, date
+            )
         content = self._confirmation(email)
         return content.from_email, build_message(content, email.recipient, email.message_id, date)
 

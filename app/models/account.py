@@ -1,4 +1,4 @@
-"""Accounts (tenants), their users, API tokens, and instance-wide settings."""
+"""Accounts (tenants), their users, API tokens, password-reset links, and instance-wide settings."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from app.crypto import EncryptedText
 from app.extensions import db
 from app.models.base import UTCDateTime, enum_column, utcnow
 from app.models.enums import Role
@@ -34,12 +35,23 @@ class User(UserMixin, db.Model):
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Every session stores the version it began with; raising it ends all of them at their next
+    # request (password change or reset, disable, two-factor change).
+    session_version: Mapped[int] = mapped_column(default=1, server_default="1")
+    # The base32 TOTP secret when two-factor login is on, else None; stored encrypted (app/crypto.py).
+    totp_secret: Mapped[str | None] = mapped_column(EncryptedText)
+    # The last 30-second time step whose code was accepted: a code is never accepted twice.
+    totp_last_step: Mapped[int | None] = mapped_column(sa.BigInteger)
 
     account: Mapped[Account] = relationship(back_populates="users")
 
     @property
     def is_active(self) -> bool:  # Flask-Login refuses inactive users
         return self.active
+
+    @property
+    def totp_enabled(self) -> bool:
+        return self.totp_secret is not None
 
 
 class ApiToken(db.Model):
@@ -56,6 +68,29 @@ class ApiToken(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship()
+
+
+class PasswordResetToken(db.Model):
+    """One password-reset link: single use, short-lived, its token stored only as a SHA-256.
+
+    The token in the e-mail is an HMAC of ``nonce`` under the instance's secret key, so the
+    worker can write the e-mail without the token being stored: a copy of the database alone
+    holds no usable link (app/delivery/password_reset.py).
+    """
+
+    __tablename__ = "password_reset_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    nonce: Mapped[str] = mapped_column(sa.String(64))
+    # The e-mail that carries the link (kind password_reset).
+    email_id: Mapped[int | None] = mapped_column(sa.ForeignKey("sent_emails.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     user: Mapped[User] = relationship()
 

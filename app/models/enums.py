@@ -74,8 +74,9 @@ class Outcome(str, Enum):
 
 
 class EmailKind(str, Enum):
-    """Why a ``sent_emails`` row exists: a campaign recipient, a confirmation, an API send."""
+    """Why a ``sent_emails`` row exists: a campaign recipient, a confirmation, an API send, a password reset."""
 
     CAMPAIGN = "campaign"
     CONFIRMATION = "confirmation"
     TRANSACTIONAL = "transactional"
+    PASSWORD_RESET = "password_reset"

@@ -47,6 +47,7 @@ POLICY: dict[str, Rule] = {
     "users": Rule(ADMINS, ADMINS),
     "settings": Rule(ADMINS, ADMINS),
     "outbox": Rule(ADMINS, ADMINS),  # the development catcher holds every account's mail
+    "account": Rule(ALL, ALL),  # one's own password, two-factor login and sessions
 }
 DEFAULT = Rule(ALL, ADMINS)
 

@@ -3,8 +3,11 @@
 An account always keeps one active admin: demoting or disabling the last one is refused
 (Conflict), and the account's row is locked while the check runs, so two admins demoting each
 other at the same moment cannot both succeed. Nobody disables themselves. A disabled user can
-no longer log in, their session ends on their next request, and their API tokens answer 401;
-enabling them again restores all of it.
+no longer log in, every session of theirs ends (their session version goes up), and their API
+tokens answer 401; enabling them again restores the tokens, and they log in anew.
+
+Each change is written to the audit log in its own transaction, naming the admin who made it
+(``acting``).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import sqlalchemy as sa
 
 from app.extensions import db
 from app.models import Account, Role, User
-from app.services import accounts, validation
+from app.services import accounts, audit, validation
 from app.services.errors import Conflict, ValidationFailed
 from app.services.scope import owned
 
@@ -33,7 +36,7 @@ def _role(value: str | Role) -> Role:
         raise ValidationFailed(f"role must be one of {', '.join(r.value for r in Role)}", "role") from None
 
 
-def add(account_id: int, email: str, password: str, role: str | Role) -> User:
+def add(account_id: int, email: str, password: str, role: str | Role, acting: User | None = None) -> User:
     """Add a user to the account; they log in with this e-mail and password."""
     email = validation.email_address(email)
     role = _role(role)
@@ -42,16 +45,27 @@ def add(account_id: int, email: str, password: str, role: str | Role) -> User:
         raise Conflict(f"a user with e-mail {email} already exists", "email")
     user = User(account_id=account_id, email=email, password_hash=accounts.hash_password(password), role=role)
     db.session.add(user)
+    audit.record(
+        "user_created", account_id=account_id, user=acting, target=f"user {email}", detail={"role": role.value}
+    )
     db.session.commit()
     return user
 
 
-def change_role(account_id: int, user_id: int, role: str | Role) -> User:
+def change_role(account_id: int, user_id: int, role: str | Role, acting: User | None = None) -> User:
     role = _role(role)
     _lock(account_id)
     user = get(account_id, user_id)
     if role != Role.ADMIN:
         _keep_an_admin(account_id, user, "demote")
+    if user.role != role:
+        audit.record(
+            "role_changed",
+            account_id=account_id,
+            user=acting,
+            target=f"user {user.email}",
+            detail={"from": user.role.value, "to": role.value},
+        )
     user.role = role
     db.session.commit()
     return user
@@ -65,6 +79,11 @@ def set_active(account_id: int, user_id: int, active: bool, acting: User) -> Use
         if user.id == acting.id:
             raise ValidationFailed("you cannot disable yourself; another admin can")
         _keep_an_admin(account_id, user, "disable")
+    if user.active != bool(active):
+        if not active:
+            accounts.revoke_sessions(user)
+        action = "user_enabled" if active else "user_disabled"
+        audit.record(action, account_id=account_id, user=acting, target=f"user {user.email}")
     user.active = bool(active)
     db.session.commit()
     return user

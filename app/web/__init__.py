@@ -8,6 +8,7 @@ from flask import Flask
 def register(app: Flask) -> None:
     from app.web import (
         access,
+        account,
         admin,
         audience,
         auth,
@@ -49,6 +50,7 @@ def register(app: Flask) -> None:
         audience,
         search,
         users,
+        account,
     ):
         app.register_blueprint(package.bp)
     access.register(app)  # the role policy's helpers; disabled users signed out

@@ -61,6 +61,7 @@ def test_the_session_cookie_is_not_accepted(anon, client, make_user):
     with client.session_transaction() as session:
         session["_user_id"] = str(user.id)
         session["_fresh"] = True
+        session["session_version"] = user.session_version
     assert client.get("/").status_code == 200  # the cookie does sign in to the dashboard
 
     response = anon.post("/api/v1/lists", json={"name": "From a cookie"})

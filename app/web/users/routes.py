@@ -34,7 +34,7 @@ def add():
     form = UserForm()
     if form.validate_on_submit():
         try:
-            user = users.add(account_id(), form.email.data, form.password.data, form.role.data)
+            user = users.add(account_id(), form.email.data, form.password.data, form.role.data, current_user)
         except ServiceError as exc:
             field = getattr(form, exc.field or "", None)
             if field is not None:
@@ -64,7 +64,7 @@ def _change(user_id: int, change, done):
 def change_role(user_id: int):
     return _change(
         user_id,
-        lambda: users.change_role(account_id(), user_id, request.form.get("role") or ""),
+        lambda: users.change_role(account_id(), user_id, request.form.get("role") or "", current_user),
         lambda user: f"{user.email} is now {user.role.value}.",
     )
 
