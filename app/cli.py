@@ -13,6 +13,7 @@ from app.services.errors import ServiceError
 users_cli = AppGroup("users", help="Manage users.")
 tokens_cli = AppGroup("tokens", help="Manage API tokens.")
 campaigns_cli = AppGroup("campaigns", help="Look after campaigns.")
+secrets_cli = AppGroup("secrets", help="Secrets stored encrypted (SMTP passwords, webhook and two-factor secrets).")
 
 
 def _fail(exc: ServiceError) -> None:
@@ -76,7 +77,19 @@ def recount(fix: bool) -> None:
         raise SystemExit(1)
 
 
+@secrets_cli.command("reencrypt")
+def reencrypt() -> None:
+    """Rewrite every stored secret under ENCRYPTION_KEY (after a rotation; then drop the old key)."""
+    from app import crypto
+    from app.extensions import db
+
+    count = crypto.reencrypt(db.session.connection(), db.metadata)
+    db.session.commit()
+    click.echo(f"{count} stored secrets rewritten under the current key")
+
+
 def register(app: Flask) -> None:
     app.cli.add_command(users_cli)
     app.cli.add_command(tokens_cli)
     app.cli.add_command(campaigns_cli)
+    app.cli.add_command(secrets_cli)

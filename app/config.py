@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -24,6 +25,16 @@ def _int_list(raw: str, name: str) -> list[int]:
     if not values or any(v <= 0 for v in values):
         raise ValueError(f"{name} must list positive seconds, got {raw!r}")
     return values
+
+
+def _count(raw: str, name: str) -> int:
+    try:
+        value = int(raw.strip() or "0")
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < 0:
+        raise ValueError(f"{name} must be 0 or more, got {raw!r}")
+    return value
 
 
 def _secret_key(instance: Path) -> str:
@@ -42,6 +53,47 @@ def _secret_key(instance: Path) -> str:
             with os.fdopen(fd, "w") as fh:
                 fh.write(secrets.token_hex(32))
     return path.read_text().strip()
+
+
+def _auth_settings(base_url: str) -> dict:
+    """Cookie flags, session lifetime, password hashing cost and login limits.
+
+    Over https the session cookie is ``Secure`` and named ``__Host-postroom``: browsers then keep
+    it only from a secure origin, for the whole host, and no sibling subdomain can plant one.
+    A session ends after ``SESSION_IDLE_HOURS`` without a request (each request renews it).
+    """
+    secure = base_url.startswith("https://")
+    hours = float(os.environ.get("SESSION_IDLE_HOURS", "12"))
+    reset_ttl = int(os.environ.get("PASSWORD_RESET_TTL", "3600"))
+    if hours <= 0:
+        raise ValueError(f"SESSION_IDLE_HOURS must be more than 0, got {hours!r}")
+    if not 60 <= reset_ttl <= 3600:
+        raise ValueError(f"PASSWORD_RESET_TTL must be 60 to 3600 seconds, got {reset_ttl!r}")
+    return {
+        "SESSION_COOKIE_NAME": "__Host-postroom" if secure else "session",
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": secure,
+        "PERMANENT_SESSION_LIFETIME": timedelta(hours=hours),
+        # Flask-Login's remember-me cookie is never set; were one planted, the session check refuses it.
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_SECURE": secure,
+        # argon2id cost (OWASP's minimum: 19 MiB, 2 passes, 1 lane); stronger values may be set.
+        "ARGON2_TIME_COST": int(os.environ.get("ARGON2_TIME_COST", "2")),
+        "ARGON2_MEMORY_KIB": int(os.environ.get("ARGON2_MEMORY_KIB", "19456")),
+        "ARGON2_PARALLELISM": int(os.environ.get("ARGON2_PARALLELISM", "1")),
+        # Failed logins allowed per typed address and per client address in LOGIN_FAILURE_WINDOW seconds.
+        "LOGIN_MAX_FAILURES": int(os.environ.get("LOGIN_MAX_FAILURES", "10")),
+        "LOGIN_MAX_FAILURES_PER_IP": int(os.environ.get("LOGIN_MAX_FAILURES_PER_IP", "10")),
+        "LOGIN_FAILURE_WINDOW": int(os.environ.get("LOGIN_FAILURE_WINDOW", "900")),
+        # Wrong two-factor codes allowed per user in LOGIN_FAILURE_WINDOW seconds.
+        "TOTP_MAX_FAILURES": int(os.environ.get("TOTP_MAX_FAILURES", "5")),
+        # Password-reset e-mails per typed address and per client address in an hour; link lifetime.
+        "PASSWORD_RESET_MAX_PER_ADDRESS": int(os.environ.get("PASSWORD_RESET_MAX_PER_ADDRESS", "3")),
+        "PASSWORD_RESET_MAX_PER_IP": int(os.environ.get("PASSWORD_RESET_MAX_PER_IP", "10")),
+        "PASSWORD_RESET_TTL": reset_ttl,
+    }
 
 
 def load_settings(instance: Path | None = None) -> dict:
@@ -103,12 +155,22 @@ def load_settings(instance: Path | None = None) -> dict:
         "WEBHOOK_RETENTION_DAYS": int(os.environ.get("WEBHOOK_RETENTION_DAYS", "30")),
         # Calls per API token (or per address without one), all routes together; empty: no limit.
         "API_RATE_LIMIT": os.environ.get("API_RATE_LIMIT", "50 per second; 2000 per minute"),
+        # Public pages, per client address (app/web/public/limits.py); empty: no limit. Subscribe
+        # form posts, and confirm/unsubscribe links that turn out not valid.
+        "SUBSCRIBE_RATE_LIMIT": os.environ.get("SUBSCRIBE_RATE_LIMIT", "10 per minute; 100 per hour"),
+        "LINK_RATE_LIMIT": os.environ.get("LINK_RATE_LIMIT", "60 per minute; 600 per hour"),
         "RQ_QUEUE": os.environ.get("RQ_QUEUE", "postroom"),
         "MAX_BODY_BYTES": int(os.environ.get("MAX_BODY_BYTES", str(512 * 1024))),
         "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
         "SQLALCHEMY_TRACK_MODIFICATIONS": False,
         "WTF_CSRF_TIME_LIMIT": None,
-        "SESSION_COOKIE_HTTPONLY": True,
-        "SESSION_COOKIE_SAMESITE": "Lax",
-        "SESSION_COOKIE_SECURE": os.environ.get("BASE_URL", "").startswith("https://"),
+        # Passwords, sessions, login limits: app/services/accounts.py, throttle.py, app/web/auth/sessions.py.
+        **_auth_settings(os.environ.get("BASE_URL", "http://127.0.0.1:5000")),
+        # Secrets at rest (app/crypto.py): unset, SECRET_KEY is the key; old keys only decrypt.
+        "ENCRYPTION_KEY": os.environ.get("ENCRYPTION_KEY") or None,
+        "ENCRYPTION_OLD_KEYS": os.environ.get("ENCRYPTION_OLD_KEYS", ""),
+        # Who runs the instance (rq-dashboard, /metrics, registration); empty: account 1's admins.
+        "OPERATOR_EMAILS": os.environ.get("OPERATOR_EMAILS", ""),
+        # Proxies in front of the app whose X-Forwarded-* headers are trusted; 0: none.
+        "PROXY_FIX": _count(os.environ.get("PROXY_FIX", "0"), "PROXY_FIX"),
     }

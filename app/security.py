@@ -3,8 +3,13 @@
 What every response gets:
 
 - ``X-Content-Type-Options: nosniff``;
-- ``Strict-Transport-Security`` when the request came over HTTPS (``request.is_secure``: behind a
-  proxy that terminates TLS, wrap the app in Werkzeug's ``ProxyFix`` so it sees the scheme).
+- ``Strict-Transport-Security`` when the request came over HTTPS (``request.is_secure``).
+
+Behind proxies that terminate TLS, ``PROXY_FIX`` (the number of proxies in front of the app,
+default 0) wraps the app in Werkzeug's ``ProxyFix``: the scheme, host and client address then
+come from the last ``PROXY_FIX`` entries of ``X-Forwarded-Proto``, ``-Host`` and ``-For``, so
+HSTS, the audit log's addresses and the rate limits see the real client. With 0 those headers
+are ignored (a client could write anything in them).
 
 What every HTML page (dashboard, public, error pages, HTMX fragments) gets on top:
 
@@ -24,9 +29,9 @@ carry tokens). Three kinds of page get a policy of their own:
   and images from anywhere, because such a frame inherits the page's policy and e-mail HTML is
   made of inline styles and remote images; the frame's own policy and its empty ``sandbox``
   still forbid every script;
-- rq-dashboard (a library, mounted for admins) runs inline scripts of its own: each is allowed
-  by its SHA-256 hash, so a job's text it shows can never add a script, and ``eval`` is allowed
-  because its templates (underscore) compile with ``Function``. Its jobs page writes the queue
+- rq-dashboard (a library, mounted for instance operators) runs inline scripts of its own: each
+  is allowed by its SHA-256 hash, so a job's text it shows can never add a script, and ``eval``
+  is allowed because its templates (underscore) compile with ``Function``. Its jobs page writes the queue
   name from the URL into a script unescaped (``$(this).val('{{ queue.name }}')``), so a page
   whose URL parameters are not plain names gets no hash: a link crafted to shape the script
   cannot run it.
@@ -41,6 +46,7 @@ import hashlib
 import re
 
 from flask import Flask, Response, abort, request
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 HSTS = "max-age=31536000"
 EMBEDDABLE = {"public.subscribe"}
@@ -76,8 +82,16 @@ def refuse_nul() -> None:
 
 
 def register(app: Flask) -> None:
+    trust_proxies(app)
     app.before_request(refuse_nul)
     app.after_request(add_headers)
+
+
+def trust_proxies(app: Flask) -> None:
+    """Believe ``X-Forwarded-For``/``-Proto``/``-Host`` from the ``PROXY_FIX`` nearest proxies."""
+    hops = int(app.config.get("PROXY_FIX") or 0)
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
 
 def add_headers(response: Response) -> Response:

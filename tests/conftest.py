@@ -18,6 +18,7 @@ for _var in ("DATABASE_URL", "REDIS_URL", "SMTP_URL"):
     os.environ.pop(_var, None)
 
 import sqlalchemy as sa  # noqa: E402
+from flask import g  # noqa: E402
 from flask_migrate import upgrade  # noqa: E402
 from rq import Queue, SimpleWorker  # noqa: E402
 
@@ -92,6 +93,20 @@ def app(_app, smtp_server):
         db.session.remove()
     _app.extensions["redis"].flushdb()
     smtp_server.reset()
+
+
+@pytest.fixture
+def separate_sessions(app):
+    """Each request loads its user and CSRF token from its own session (the tests share one ``g``)."""
+
+    def forget() -> None:
+        g.pop("_login_user", None)
+        g.pop(app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), None)
+
+    hooks = app.before_request_funcs.setdefault(None, [])
+    hooks.insert(0, forget)
+    yield
+    hooks.remove(forget)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from flask import Response, request, stream_with_context
+from flask import Response, g, request, stream_with_context
 from pydantic import Field
 
 from app.api.auth import account_id
@@ -121,7 +121,7 @@ def import_errors(import_id: int):
 def export_list(list_id: int, query: ExportQuery):
     """The list's subscribers as CSV: email, name, status, created_at, confirmed_at, unsubscribed_at."""
     status = query.status.value if query.status else None
-    rows = imports.export(account_id(), list_id, status)
+    rows = imports.export(account_id(), list_id, status, user=g.api_user)
     return csv_download(rows, imports.export_filename(account_id(), list_id))
 
 

@@ -7,6 +7,7 @@ repeat the call safely. ``DELETE`` names the address itself, URL-encoded.
 
 from __future__ import annotations
 
+from flask import g
 from pydantic import AwareDatetime, Field
 
 from app.api.auth import account_id
@@ -72,4 +73,4 @@ def suppress_address(body: SuppressionCreate):
 @api_route("/suppressions/<path:email>", "DELETE")
 def unsuppress_address(email: str):
     """Take an address (URL-encoded) off the suppression list; campaigns can reach it again."""
-    suppressions.remove_by_email(account_id(), email)
+    suppressions.remove_by_email(account_id(), email, user=g.api_user)

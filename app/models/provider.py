@@ -8,6 +8,7 @@ from urllib.parse import urlsplit, urlunsplit
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.crypto import EncryptedText
 from app.extensions import db
 from app.models.base import UTCDateTime, utcnow
 
@@ -36,8 +37,8 @@ class Provider(db.Model):
     account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.id"))
     # Recorded on every delivery attempt, so unique per account.
     name: Mapped[str] = mapped_column(sa.String(100))
-    # Holds the password: shown only through ``redacted_url``.
-    smtp_url: Mapped[str] = mapped_column(sa.String(1024))
+    # Holds the password: shown only through ``redacted_url``, stored encrypted (app/crypto.py).
+    smtp_url: Mapped[str] = mapped_column(EncryptedText)
     priority: Mapped[int] = mapped_column(default=0)
     weight: Mapped[int] = mapped_column(default=1)
     max_per_second: Mapped[float | None]

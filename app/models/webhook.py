@@ -12,6 +12,7 @@ from enum import Enum
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from app.crypto import EncryptedText
 from app.extensions import db
 from app.models.base import UTCDateTime, enum_column, utcnow
 
@@ -37,10 +38,10 @@ class WebhookEndpoint(db.Model):
     # Why it was disabled, when Postroom did it (e.g. the endpoint answered 410 Gone).
     disabled_reason: Mapped[str | None] = mapped_column(sa.String(1024))
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # Stored as given (encryption at rest is issue 6's work). After a rotation the previous
-    # secret keeps signing, next to the new one, until ``previous_secret_expires_at``.
-    secret: Mapped[str] = mapped_column(sa.String(100))
-    previous_secret: Mapped[str | None] = mapped_column(sa.String(100))
+    # Stored encrypted (app/crypto.py). After a rotation the previous secret keeps signing,
+    # next to the new one, until ``previous_secret_expires_at``.
+    secret: Mapped[str] = mapped_column(EncryptedText)
+    previous_secret: Mapped[str | None] = mapped_column(EncryptedText)
     previous_secret_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -18,6 +18,11 @@ address afterwards, so an old CSV file or a stale CRM sync cannot bring the pers
 can come back themselves, through a list's public subscribe page. Rotating ``SECRET_KEY``
 forgets the tombstones.
 
+Both are written to the audit log in their own transaction (``subscriber_exported``,
+``subscriber_erased``), with the user who asked when given. The erasure's event names no
+address, and the erasure cuts the address out of the account's earlier audit events (an export,
+a lifted suppression): the events stay, who did what and when, without the person.
+
 Raises NotFound for another account's list, ValidationFailed for bad filters, and Conflict
 when erasing while an e-mail to the address is being handed to a mail server.
 """
@@ -64,8 +69,9 @@ from app.models import (
     WebhookDelivery,
     WebhookEvent,
 )
+from app.models.audit import AuditEvent
 from app.models.base import utcnow
-from app.services import lists, validation
+from app.services import audit, lists, validation
 from app.services.errors import Conflict, ValidationFailed
 
 PAGE_SIZE = 50
@@ -223,8 +229,11 @@ def _message_id(text: str) -> str | None:
 # GDPR export
 
 
-def export(account_id: int, address: str) -> dict:
-    """Everything the account holds about ``address``, as one JSON-ready document."""
+def export(account_id: int, address: str, *, user=None) -> dict:
+    """Everything the account holds about ``address``, as one JSON-ready document.
+
+    Records the export in the audit log (committed): personal data left the system.
+    """
     address = validation.email_address(address)
     subscribers = memberships(account_id, address)
     subscriber_ids = [s.id for s in subscribers]
@@ -237,7 +246,7 @@ def export(account_id: int, address: str) -> dict:
         )
     )
     names = campaign_names(account_id, (e.campaign_id for e in emails))
-    return {
+    document = {
         "address": address,
         "exported_at": _value(utcnow()),
         "subscribers": [_row(s) | {"list": s.mailing_list.name} for s in subscribers],
@@ -248,6 +257,15 @@ def export(account_id: int, address: str) -> dict:
             for e in _webhook_events(account_id, address)
         ],
     }
+    audit.record(
+        "subscriber_exported",
+        account_id=account_id,
+        user=user,
+        target=address,
+        detail={"subscriptions": len(subscribers), "emails": len(emails)},
+    )
+    db.session.commit()
+    return document
 
 
 def _about(account_id: int, address: str, subscriber_ids: list[int]) -> sa.ColumnElement[bool]:
@@ -332,7 +350,7 @@ class Erasure:
     suppressions: int
 
 
-def erase(account_id: int, address: str) -> Erasure:
+def erase(account_id: int, address: str, *, user=None) -> Erasure:
     """Remove ``address``'s personal data from the account, in one transaction (see the module doc)."""
     address = validation.email_address(address)
     subscriber_ids = [s.id for s in memberships(account_id, address)]
@@ -364,8 +382,22 @@ def erase(account_id: int, address: str) -> Erasure:
     for chunk in _chunks(subscriber_ids):
         db.session.execute(sa.delete(Subscriber).where(Subscriber.id.in_(chunk)))
     _remember(account_id, address)
+    done = Erasure(len(subscriber_ids), len(email_ids), len(cancelled), removed)
+    _erase_audit_trail(account_id, address, scrub)
+    audit.record(
+        "subscriber_erased",
+        account_id=account_id,
+        user=user,
+        target=ERASED,
+        detail={
+            "subscriptions": done.subscribers,
+            "emails": done.emails,
+            "cancelled": done.cancelled,
+            "suppressions": done.suppressions,
+        },
+    )
     db.session.commit()
-    return Erasure(len(subscriber_ids), len(email_ids), len(cancelled), removed)
+    return done
 
 
 def _erase_emails(ids: list[int], scrub) -> None:
@@ -424,6 +456,15 @@ def _scrub_json(node, scrub):
     if isinstance(node, list):
         return [_scrub_json(value, scrub) for value in node]
     return scrub(node) if isinstance(node, str) else node
+
+
+def _erase_audit_trail(account_id: int, address: str, scrub) -> None:
+    """The account's audit events keep who did what and when, not the person it was done to."""
+    mine = AuditEvent.account_id == account_id
+    _scrub_column(AuditEvent, AuditEvent.target, mine, scrub, address)
+    in_detail = sa.func.lower(sa.cast(AuditEvent.detail, sa.Text)).contains(address, autoescape=True)
+    for event in db.session.scalars(sa.select(AuditEvent).where(mine, in_detail)):
+        event.detail = _scrub_json(event.detail, scrub)
 
 
 def _erase_import_traces(account_id: int, address: str, scrub) -> None:

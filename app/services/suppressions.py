@@ -3,8 +3,10 @@
 An address on the list receives no campaign mail (the engine checks at fan-out and again just
 before sending) until its optional ``expires_at`` passes; an expired row is kept for the record,
 blocks nothing, and is renewed when the address is suppressed again. Every function is scoped
-to one account and owns its transaction. Raises ValidationFailed for bad input, Conflict for an
-address that is already suppressed, NotFound for an id or address the account does not have.
+to one account and owns its transaction. Taking an address off the list is written to the audit
+log (``suppression_removed``) in the same transaction, with the user who did it when given.
+Raises ValidationFailed for bad input, Conflict for an address that is already suppressed,
+NotFound for an id or address the account does not have.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from app.delivery.suppression import is_suppressed, suppress
 from app.extensions import db
 from app.models import Suppression, SuppressionReason
 from app.models.base import utcnow
-from app.services import validation
+from app.services import audit, validation
 from app.services.errors import Conflict, NotFound, ValidationFailed
 from app.services.scope import owned
 
@@ -124,16 +126,15 @@ def add(
     return _find(account_id, address)
 
 
-def remove(account_id: int, suppression_id: int) -> str:
+def remove(account_id: int, suppression_id: int, *, user=None) -> str:
     """Take one row off the list; return its address. NotFound for another account's id."""
     row = get(account_id, suppression_id)
     address = row.email
-    db.session.delete(row)
-    db.session.commit()
+    _lift(account_id, row, user)
     return address
 
 
-def remove_by_email(account_id: int, email: str) -> str:
+def remove_by_email(account_id: int, email: str, *, user=None) -> str:
     """Take ``email`` off the list; return the stored address. NotFound when it is not there."""
     try:
         address = validation.email_address(email)
@@ -142,9 +143,18 @@ def remove_by_email(account_id: int, email: str) -> str:
     row = _find(account_id, address)
     if row is None:
         raise NotFound(f"{address or 'that address'} is not on the suppression list")
+    _lift(account_id, row, user)
+    return address
+
+
+def _lift(account_id: int, row: Suppression, user) -> None:
+    """Delete the row and record who lifted it, in one transaction."""
+    detail = {"reason": row.reason.value}
+    if row.detail:
+        detail["note"] = row.detail[:200]
+    audit.record("suppression_removed", account_id=account_id, user=user, target=row.email, detail=detail)
     db.session.delete(row)
     db.session.commit()
-    return address
 
 
 def import_csv(

@@ -15,7 +15,6 @@ import re
 
 import pytest
 import sqlalchemy as sa
-from flask import g
 
 from app.api.openapi import OPERATIONS
 from app.extensions import db
@@ -40,20 +39,6 @@ from tests.factories import add_subscribers, make_campaign
 NOT_DASHBOARD = {"", "api", "auth", "public", "tracking", "ops", rq_admin.BLUEPRINT}
 USERS = {Role.ADMIN: "admin@example.com", Role.MARKETER: "marketer@example.com", Role.SUPPORT: "support@example.com"}
 _ARGUMENT = re.compile(r"<(?:[^:>]+:)?([^>]+)>")
-
-
-@pytest.fixture
-def separate_sessions(app):
-    """Each request loads its user and CSRF token from its own session (the tests share one ``g``)."""
-
-    def forget() -> None:
-        g.pop("_login_user", None)
-        g.pop(app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), None)
-
-    hooks = app.before_request_funcs.setdefault(None, [])
-    hooks.insert(0, forget)
-    yield
-    hooks.remove(forget)
 
 
 @pytest.fixture
@@ -208,7 +193,7 @@ def test_census_every_route_and_method_answers_as_the_policy_says(app, world, sm
                 refused_writes.append(blueprint)
     assert not wrong, "\n".join(wrong)
     if role == Role.SUPPORT:
-        writes = [c for c in calls if c[0] != "GET"]
+        writes = [c for c in calls if c[0] != "GET" and c[2] != "account"]  # but their own password
         assert len(refused_writes) == len(writes) >= 40  # support changes nothing, anywhere
     if role == Role.MARKETER:
         assert set(refused_writes) == {"users", "admin", "providers", "webhooks", "outbox"}

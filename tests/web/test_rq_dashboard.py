@@ -1,4 +1,5 @@
-"""rq-dashboard at /admin/rq: the library's pages on our Redis, for admins only, actions CSRF-checked."""
+"""rq-dashboard at /admin/rq: the library's pages on our Redis, for instance operators only (by default
+the first account's admins; tests/security/test_operator.py), actions CSRF-checked."""
 
 from __future__ import annotations
 
@@ -87,6 +88,21 @@ def test_users_who_are_not_admins_get_404_on_every_route(app, client, auth, make
         assert response.status_code == 404, (method, url)
         assert "RQ dashboard" not in response.text
         assert "_csrf_token" not in response.headers.get("Set-Cookie", "")
+    assert failed_job.get_status(refresh=True) == JobStatus.FAILED
+    assert "Job queues" not in client.get("/status").text
+
+
+def test_another_tenants_admin_gets_404_on_every_route(app, client, auth, make_user, failed_job, queue):
+    """Its pages show every account's jobs: being an admin of one's own account is not enough."""
+    make_user("operator@example.com")  # account 1: the operator by default
+    tenant = make_user("tenant@example.com")
+    assert tenant.account_id != 1
+    auth.login("tenant@example.com", PASSWORD)
+    token = csrf_token(client.get("/lists/new").text)
+    for method, url in every_route(app, failed_job.id, queue.name):
+        response = visit(client, method, url, headers={"X-CSRFToken": token}, data={"csrf_token": token})
+        assert response.status_code == 404, (method, url)
+        assert "RQ dashboard" not in response.text
     assert failed_job.get_status(refresh=True) == JobStatus.FAILED
     assert "Job queues" not in client.get("/status").text
 

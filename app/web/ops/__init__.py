@@ -1,8 +1,9 @@
 """Operations, for whoever runs the instance: Prometheus metrics and the RQ dashboard.
 
-``GET /metrics`` (app/web/ops/routes.py) answers a bearer token equal to ``METRICS_TOKEN``,
-or, when that is unset, loopback requests only. rq-dashboard (app/web/ops/rq_admin.py) is
-mounted at ``/admin/rq`` for dashboard admins.
+Both show every account, so both are for instance operators (app/web/ops/operators.py), never
+for a tenant's admin. ``GET /metrics`` (app/web/ops/routes.py) answers a signed-in operator, a
+bearer token equal to ``METRICS_TOKEN``, or, when that is unset, direct loopback requests.
+rq-dashboard (app/web/ops/rq_admin.py) is mounted at ``/admin/rq`` for signed-in operators.
 """
 
 from __future__ import annotations

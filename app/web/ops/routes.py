@@ -6,10 +6,12 @@ import hmac
 import ipaddress
 
 from flask import Response, current_app, request
+from flask_login import current_user
 from prometheus_client.exposition import choose_encoder
 
 from app import metrics
 from app.web.ops import bp
+from app.web.ops.operators import is_operator
 
 # A request that came through a proxy on this machine also arrives from loopback; these say so.
 FORWARDING_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Real-IP")
@@ -29,10 +31,13 @@ def scrape():
 def _refusal() -> Response | None:
     """None when the caller may read the metrics, else the answer that refuses it.
 
-    With ``METRICS_TOKEN`` set, everyone (loopback too) must send ``Authorization: Bearer``
-    with it. Unset, only a direct loopback request is served: one carrying a forwarding
-    header came through a proxy, and the proxy may be serving anyone.
+    A signed-in operator may (to look at them in a browser). Otherwise, with ``METRICS_TOKEN``
+    set, everyone (loopback too) must send ``Authorization: Bearer`` with it. Unset, only a
+    direct loopback request is served: one carrying a forwarding header came through a proxy,
+    and the proxy may be serving anyone. A tenant's admin is nobody special here.
     """
+    if is_operator(current_user):
+        return None
     token = current_app.config.get("METRICS_TOKEN")
     if token:
         scheme, _, given = request.headers.get("Authorization", "").partition(" ")

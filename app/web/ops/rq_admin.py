@@ -1,8 +1,10 @@
-"""rq-dashboard, the library's own blueprint, mounted at ``/admin/rq`` for dashboard admins.
+"""rq-dashboard, the library's own blueprint, mounted at ``/admin/rq`` for instance operators.
 
-Every request to it passes our check first: an anonymous visitor is sent to the login page,
-a signed-in user who is not an admin gets our 404, and neither ever reaches the library. It
-reads the app's Redis (``REDIS_URL``, or the embedded server's unix socket).
+It shows every account's jobs, so a tenant's admin is not enough: only an operator
+(app/web/ops/operators.py) may use it. Every request to it passes our check first: an anonymous
+visitor is sent to the login page, a signed-in user who is not an operator gets our 404, and
+neither ever reaches the library. It reads the app's Redis (``REDIS_URL``, or the embedded
+server's unix socket).
 
 Its actions (requeue, delete, empty, compact) stay enabled and CSRF-protected: its JavaScript
 sends the cookie ``_csrf_token`` back as an ``X-CSRFToken`` header, so we put our session's
@@ -18,7 +20,7 @@ from flask import Flask, Response, abort, current_app, request
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 
-from app.models import Role
+from app.web.ops.operators import is_operator
 
 PREFIX = "/admin/rq"
 BLUEPRINT = rq_dashboard.blueprint.name
@@ -28,19 +30,19 @@ POST_ONLY = {f"{BLUEPRINT}.requeue_all"}
 
 
 def may_use(user) -> bool:
-    return user.is_authenticated and user.role == Role.ADMIN
+    return is_operator(user)
 
 
 def mount(app: Flask) -> None:
     app.register_blueprint(rq_dashboard.blueprint, url_prefix=PREFIX)
     # Blueprint-scoped hooks on our app (the library's blueprint object is shared by every app
     # in the process); inserted first so they run before the library's own, which connects.
-    app.before_request_funcs.setdefault(BLUEPRINT, []).insert(0, _admins_only)
+    app.before_request_funcs.setdefault(BLUEPRINT, []).insert(0, _operators_only)
     app.after_request_funcs.setdefault(BLUEPRINT, []).append(_csrf_cookie)
     app.context_processor(lambda: {"rq_dashboard_url": f"{PREFIX}/" if may_use(current_user) else None})
 
 
-def _admins_only() -> Response | None:
+def _operators_only() -> Response | None:
     if not current_user.is_authenticated:
         return current_app.login_manager.unauthorized()
     if not may_use(current_user):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, time
 
 from flask import flash, redirect, render_template, request, url_for
+from flask_login import current_user
 
 from app.extensions import db
 from app.models.base import utcnow
@@ -67,7 +68,7 @@ def add():
 
 @bp.route("/suppressions/<int:suppression_id>/delete", methods=["POST"])
 def delete(suppression_id: int):
-    address = suppressions.remove(account_id(), suppression_id)
+    address = suppressions.remove(account_id(), suppression_id, user=current_user)
     flash(f"{address} removed from the suppression list; campaigns can reach it again.", "success")
     return redirect(url_for("suppressions.index", **_filters()))
 
