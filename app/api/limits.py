@@ -68,15 +68,15 @@ def register(bp: Blueprint) -> None:
     bp.after_request(add_headers)
 
 
-def check_limit(value: str) -> None:
-    """Refuse to start with an ``API_RATE_LIMIT`` the limiter cannot read."""
+def check_limit(value: str, name: str = "API_RATE_LIMIT") -> None:
+    """Refuse to start with a limit setting (``API_RATE_LIMIT`` or ``name``) the limiter cannot read."""
     if not value:
         return
     try:
         parse_many(value)
     except ValueError:
         raise ValueError(
-            f'API_RATE_LIMIT must read like "50 per second; 2000 per minute" (or be empty), got {value!r}'
+            f'{name} must read like "50 per second; 2000 per minute" (or be empty), got {value!r}'
         ) from None
 
 

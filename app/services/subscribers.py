@@ -27,12 +27,14 @@ from app.models import (
     SubscriberStatus,
 )
 from app.models.base import utcnow
-from app.services import audience, lists, validation
+from app.services import audience, lists, personalise, validation
 from app.services.errors import Conflict, ValidationFailed
 from app.services.scope import owned
 from app.webhooks import outbox
 
 CONFIRM_VALID_FOR = timedelta(days=7)
+# Confirmation e-mails the public form sends one address per account in any 24 hours.
+CONFIRMATIONS_PER_DAY = 3
 WEBHOOK_EVENT_FOR = {
     SubscriberStatus.CONFIRMED: "subscriber.confirmed",
     SubscriberStatus.UNSUBSCRIBED: "subscriber.unsubscribed",
@@ -86,11 +88,23 @@ def _message_domain() -> str:
     return parseaddr(current_app.config["MAIL_FROM"])[1].rpartition("@")[2] or "postroom.localhost"
 
 
-def add(account_id: int, list_id: int, email: str, name: str = "", status: str = "confirmed") -> Subscriber:
-    """Add a subscriber from the dashboard or API; ``pending`` sends the confirmation e-mail."""
+def add(
+    account_id: int,
+    list_id: int,
+    email: str,
+    name: str = "",
+    status: str = "confirmed",
+    attributes: dict | None = None,
+) -> Subscriber:
+    """Add a subscriber from the dashboard or API; ``pending`` sends the confirmation e-mail.
+
+    ``attributes`` are the custom attributes campaigns personalise with (``personalise.attributes``
+    checks them). Every value is checked before anything is written.
+    """
     mailing_list = lists.get(account_id, list_id)
     address = validation.email_address(email)
     name = validation.header_text(name, "name", required=False, max_length=validation.MAX_NAME)
+    attributes = personalise.attributes(attributes)
     try:
         wanted = SubscriberStatus(status)
     except ValueError:
@@ -111,6 +125,7 @@ def add(account_id: int, list_id: int, email: str, name: str = "", status: str =
         status=wanted,
         created_at=now,
         confirmed_at=now if wanted == SubscriberStatus.CONFIRMED else None,
+        attributes=attributes,
     )
     db.session.add(subscriber)
     db.session.flush()
@@ -121,11 +136,23 @@ def add(account_id: int, list_id: int, email: str, name: str = "", status: str =
     return subscriber
 
 
-def update(account_id: int, subscriber_id: int, name: str | None = None, status: str | None = None) -> Subscriber:
+def update(
+    account_id: int,
+    subscriber_id: int,
+    name: str | None = None,
+    status: str | None = None,
+    attributes: dict | None = None,
+) -> Subscriber:
+    """Change what is given; ``attributes`` replaces the whole set (``{}`` clears it).
+
+    Everything given is checked before anything changes, so a refused call changes nothing.
+    """
     subscriber = get(account_id, subscriber_id)
     email_row = None
     if name is not None:
-        subscriber.name = validation.header_text(name, "name", required=False, max_length=validation.MAX_NAME)
+        name = validation.header_text(name, "name", required=False, max_length=validation.MAX_NAME)
+    if attributes is not None:
+        attributes = personalise.attributes(attributes)
     if status is not None:
         try:
             new = SubscriberStatus(status)
@@ -138,6 +165,11 @@ def update(account_id: int, subscriber_id: int, name: str | None = None, status:
                 "confirmation e-mail",
                 "status",
             )
+    if name is not None:
+        subscriber.name = name
+    if attributes is not None:
+        subscriber.attributes = attributes
+    if status is not None:
         if new == SubscriberStatus.PENDING and subscriber.status != SubscriberStatus.PENDING:
             email_row = _queue_confirmation(subscriber)
         else:
@@ -177,53 +209,110 @@ def delete(account_id: int, subscriber_id: int) -> None:
 
 
 def subscribe(public_id: str, email: str, name: str = "") -> None:
-    """The public form. Raises only for a missing list or an invalid address."""
+    """The public form. Raises only for a missing list or an invalid address.
+
+    Whatever the address's state (new, pending, confirmed, unsubscribed, suppressed, erased) the
+    caller answers the same page, so nothing here may change the answer. Only a confirmation
+    e-mail can make an address pending or (re)activate an unsubscribed one, and at most
+    CONFIRMATIONS_PER_DAY are sent to one address per account in any 24 hours, whichever of the
+    account's lists the form was for: past that the request changes nothing (no row, no nonce,
+    no e-mail), so a script cannot use the form to mail-bomb someone.
+    """
     mailing_list = lists.get_public(public_id)
     address = validation.email_address(email)
     name = validation.header_text(name, "name", required=False, max_length=validation.MAX_NAME)
-    subscriber = _find(mailing_list.id, address)
-    if is_suppressed(db.session, mailing_list.account_id, address):
+    account_id = mailing_list.account_id
+    if is_suppressed(db.session, account_id, address):
         return
-    email_row = None
-    if subscriber is None:
-        subscriber = Subscriber(account_id=mailing_list.account_id, list_id=mailing_list.id, email=address, name=name)
-        db.session.add(subscriber)
-        db.session.flush()
-        if mailing_list.double_opt_in:
-            email_row = _queue_confirmation(subscriber)
-        else:
+    subscriber = _find(mailing_list.id, address)
+    if subscriber is not None and subscriber.status == SubscriberStatus.CONFIRMED:
+        return
+    if subscriber is None and not mailing_list.double_opt_in:
+        subscriber = _new_subscriber(mailing_list, address, name)
+        if subscriber is not None:
             _set_status(subscriber, SubscriberStatus.CONFIRMED)
-    elif subscriber.status != SubscriberStatus.CONFIRMED:
-        # Pending or unsubscribed: only a new confirmation can (re)activate the address.
-        if name:
-            subscriber.name = name
-        email_row = _queue_confirmation(subscriber)
+            db.session.commit()
+        return
+    if _confirmations_sent_today(account_id, address) >= CONFIRMATIONS_PER_DAY:
+        return
+    if subscriber is None:
+        subscriber = _new_subscriber(mailing_list, address, name)
+        if subscriber is None:
+            return
+    elif name:
+        subscriber.name = name
+    email_row = _queue_confirmation(subscriber)
     db.session.commit()
-    if email_row:
-        queue.deliver_emails([email_row.id])
+    queue.deliver_emails([email_row.id])
 
 
-def _from_token(token: str, check) -> Subscriber | None:
+def _new_subscriber(mailing_list: MailingList, address: str, name: str) -> Subscriber | None:
+    """A new (flushed, pending) subscriber; None when a simultaneous request added the address first."""
+    subscriber = Subscriber(account_id=mailing_list.account_id, list_id=mailing_list.id, email=address, name=name)
+    db.session.add(subscriber)
+    try:
+        db.session.flush()
+    except sa.exc.IntegrityError:
+        db.session.rollback()
+        return None
+    return subscriber
+
+
+def _confirmations_sent_today(account_id: int, address: str) -> int:
+    """Confirmation e-mails written for ``address`` in the account in the last 24 hours.
+
+    Counted from ``sent_emails`` (the truth, shared by every web process) through the
+    (account_id, recipient) index; the rows it reads are that one address's e-mails. Dashboard
+    and API "pending" (a signed-in marketer, audited) are not refused, but their e-mails count.
+    """
+    since = utcnow() - timedelta(days=1)
+    return db.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(SentEmail)
+        .where(
+            SentEmail.account_id == account_id,
+            SentEmail.recipient == address,
+            SentEmail.kind == EmailKind.CONFIRMATION,
+            SentEmail.created_at >= since,
+        )
+    )
+
+
+def _from_token(token: str, check, lock: bool = False) -> Subscriber | None:
+    """The subscriber a link is for when ``check`` passes, else None: one answer for every failure.
+
+    ``lock`` holds the row until the commit (PostgreSQL), so two clicks on one confirm link at
+    the same moment confirm once.
+    """
     subscriber_id = links.parse_subscriber_id(token or "")
-    subscriber = db.session.get(Subscriber, subscriber_id) if subscriber_id else None
+    if subscriber_id is None:
+        return None
+    subscriber = db.session.get(Subscriber, subscriber_id, with_for_update=True if lock else None)
     if subscriber is None or not check(subscriber):
         return None
     return subscriber
 
 
-def pending_confirmation(token: str) -> Subscriber | None:
-    """The subscriber a confirm link is for, when the link is valid, unused and unexpired."""
+def _confirmable(token: str):
     secret = current_app.config["SECRET_KEY"]
 
     def valid(s: Subscriber) -> bool:
         fresh = s.confirm_sent_at is not None and utcnow() - s.confirm_sent_at < CONFIRM_VALID_FOR
-        return links.check_confirm(secret, token, s.id, s.list_id, s.confirm_nonce) and fresh
+        # Only a pending subscriber confirms: one unsubscribed since (by hand, or by the marketer)
+        # is not brought back by an old link.
+        pending = s.status == SubscriberStatus.PENDING
+        return links.check_confirm(secret, token, s.id, s.list_id, s.confirm_nonce) and fresh and pending
 
-    return _from_token(token, valid)
+    return valid
+
+
+def pending_confirmation(token: str) -> Subscriber | None:
+    """The subscriber a confirm link is for, when the link is valid, unused and unexpired."""
+    return _from_token(token, _confirmable(token))
 
 
 def confirm(token: str) -> Subscriber | None:
-    subscriber = pending_confirmation(token)
+    subscriber = _from_token(token, _confirmable(token), lock=True)
     if subscriber is None:
         return None
     _set_status(subscriber, SubscriberStatus.CONFIRMED)
@@ -232,14 +321,18 @@ def confirm(token: str) -> Subscriber | None:
     return subscriber
 
 
-def for_unsubscribe(token: str) -> Subscriber | None:
+def _unsubscribable(token: str):
     secret = current_app.config["SECRET_KEY"]
-    return _from_token(token, lambda s: links.check_unsubscribe(secret, token, s.id, s.list_id))
+    return lambda s: links.check_unsubscribe(secret, token, s.id, s.list_id)
+
+
+def for_unsubscribe(token: str) -> Subscriber | None:
+    return _from_token(token, _unsubscribable(token))
 
 
 def unsubscribe(token: str) -> Subscriber | None:
-    """Record the unsubscription (status and time); the subscriber row stays."""
-    subscriber = for_unsubscribe(token)
+    """Record the unsubscription (status and time); the subscriber row stays. Idempotent."""
+    subscriber = _from_token(token, _unsubscribable(token), lock=True)
     if subscriber is None:
         return None
     _set_status(subscriber, SubscriberStatus.UNSUBSCRIBED)

@@ -12,7 +12,12 @@ MAX_NAME = 200
 
 
 def email_address(value: str | None, field: str = "email") -> str:
-    """Return the normalised, lower-cased address, or raise ValidationFailed saying why."""
+    """Return the normalised, lower-cased address, or raise ValidationFailed saying why.
+
+    Whitespace around the address, line breaks included (``"bob@example.com\\r\\n"`` pasted from
+    a mail client), is trimmed: it is not part of the address. A CR, LF or NUL *inside* what is
+    left is refused, at every entry point, since each could end an SMTP command or a header.
+    """
     value = (value or "").strip()
     if not value:
         raise ValidationFailed(f"{field} is required", field)
