@@ -47,7 +47,9 @@ def _list(mailing_list: MailingList) -> dict:
 
 
 def _campaign(campaign: Campaign) -> dict:
-    return _columns(campaign) | {"stats": campaigns.stats(campaign.id)}
+    allowed = campaign.mailing_list.tracking
+    tracking = {"opens": allowed and campaign.track_opens, "clicks": allowed and campaign.track_clicks}
+    return _columns(campaign) | {"tracking": tracking, "stats": campaigns.stats(campaign.id)}
 
 
 def _page(rows: list, last_id: int | None, present: Callable = lambda row: row) -> dict:
@@ -105,7 +107,7 @@ def list_lists(query: PageQuery):
 @api_route("/lists", "POST", body=ListCreate, response=ListOut, status=201)
 def create_list(body: ListCreate):
     """Create a mailing list."""
-    return _list(lists.create(account_id(), body.name, body.description, body.double_opt_in))
+    return _list(lists.create(account_id(), body.name, body.description, body.double_opt_in, body.tracking))
 
 
 @api_route("/lists/<int:list_id>", response=ListOut)
@@ -116,7 +118,7 @@ def get_list(list_id: int):
 
 @api_route("/lists/<int:list_id>", "PATCH", body=ListUpdate, response=ListOut)
 def update_list(list_id: int, body: ListUpdate):
-    """Change a list's name, description or double opt-in."""
+    """Change a list's name, description, double opt-in or tracking."""
     return _list(lists.update(account_id(), list_id, **body.model_dump(exclude_unset=True)))
 
 
@@ -142,8 +144,8 @@ def list_subscribers(list_id: int, query: SubscriberQuery):
     "/lists/<int:list_id>/subscribers", "POST", body=SubscriberCreate, response=SubscriberOut, status=201, errors=(409,)
 )
 def add_subscriber(list_id: int, body: SubscriberCreate):
-    """Add a subscriber; `pending` sends the confirmation e-mail."""
-    return subscribers.add(account_id(), list_id, body.email, body.name, body.status)
+    """Add a subscriber, with custom attributes if given; `pending` sends the confirmation e-mail."""
+    return subscribers.add(account_id(), list_id, body.email, body.name, body.status, body.attributes)
 
 
 @api_route("/subscribers/<int:subscriber_id>", response=SubscriberOut)
@@ -154,9 +156,9 @@ def get_subscriber(subscriber_id: int):
 
 @api_route("/subscribers/<int:subscriber_id>", "PATCH", body=SubscriberUpdate, response=SubscriberOut)
 def update_subscriber(subscriber_id: int, body: SubscriberUpdate):
-    """Change a subscriber's name or status."""
+    """Change a subscriber's name, status or custom attributes."""
     status = body.status.value if body.status else None
-    return subscribers.update(account_id(), subscriber_id, body.name, status)
+    return subscribers.update(account_id(), subscriber_id, body.name, status, body.attributes)
 
 
 @api_route("/subscribers/<int:subscriber_id>", "DELETE", errors=(409,))

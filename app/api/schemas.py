@@ -25,6 +25,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from app.models import BodyFormat, CampaignStatus, EmailKind, EmailStatus, Outcome, SubscriberStatus
+from app.services.personalise import MAX_ATTRIBUTE_NAME, MAX_ATTRIBUTES, MAX_ATTRIBUTES_BYTES
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
@@ -116,16 +117,21 @@ SubscriberCounts = create_model(
 )
 
 
+LIST_TRACKING = "privacy: false and no campaign to this list tracks opens or clicks, whatever its own switches say"
+
+
 class ListCreate(Body):
     name: str
     description: str = ""
     double_opt_in: bool = True
+    tracking: bool = Field(True, description=LIST_TRACKING)
 
 
 class ListUpdate(Body):
     name: str | None = None
     description: str | None = None
     double_opt_in: bool | None = None
+    tracking: bool | None = Field(None, description=LIST_TRACKING)
 
 
 class ListOut(Out):
@@ -134,6 +140,7 @@ class ListOut(Out):
     name: str
     description: str
     double_opt_in: bool
+    tracking: bool = Field(description=LIST_TRACKING)
     created_at: Timestamp
     subscribe_url: str = Field(description="the public subscribe page")
     counts: SubscriberCounts
@@ -141,16 +148,35 @@ class ListOut(Out):
 
 # Subscribers
 
+# Any JSON object here: personalise.attributes (the service) checks names, values and size, with
+# one message for each problem; the document states its rules.
+Attributes = Annotated[
+    dict[str, Any],
+    WithJsonSchema(
+        {
+            "type": "object",
+            "description": "custom attributes a campaign reads as `{{ subscriber.attributes.<name> }}`: "
+            f"at most {MAX_ATTRIBUTES} names of 1 to {MAX_ATTRIBUTE_NAME} characters, each a string, number, "
+            f"boolean or null (no lists or objects), {MAX_ATTRIBUTES_BYTES} bytes in all as JSON",
+            "maxProperties": MAX_ATTRIBUTES,
+            "propertyNames": {"minLength": 1, "maxLength": MAX_ATTRIBUTE_NAME},
+            "additionalProperties": {"type": ["string", "number", "boolean", "null"]},
+        }
+    ),
+]
+
 
 class SubscriberCreate(Body):
     email: str
     name: str = ""
     status: Literal["pending", "confirmed"] = Field("confirmed", description="`pending` sends the confirmation e-mail")
+    attributes: Attributes = Field(default_factory=dict)
 
 
 class SubscriberUpdate(Body):
     name: str | None = None
     status: SubscriberStatus | None = None
+    attributes: Attributes | None = Field(None, description="replaces every attribute; `{}` removes them all")
 
 
 class SubscriberQuery(PageQuery):
@@ -163,6 +189,7 @@ class SubscriberOut(Out):
     email: str
     name: str
     status: SubscriberStatus
+    attributes: Attributes
     created_at: Timestamp
     confirmed_at: Timestamp | None
     unsubscribed_at: Timestamp | None
@@ -179,6 +206,10 @@ CampaignStats = create_model(
 )
 
 
+TRACK_OPENS = "privacy: whether each e-mail carries a 1-pixel image that records opens"
+TRACK_CLICKS = "privacy: whether http(s) links go through Postroom to record clicks"
+
+
 class CampaignFields(Body):
     name: str | None = None
     subject: str | None = None
@@ -188,6 +219,8 @@ class CampaignFields(Body):
     text: str | None = None
     body: str | None = Field(None, description="the source, instead of html and text")
     body_format: BodyFormat | None = Field(None, description="how `body` is written (default markdown)")
+    track_opens: bool | None = Field(None, description=TRACK_OPENS + "; a new campaign takes its list's `tracking`")
+    track_clicks: bool | None = Field(None, description=TRACK_CLICKS + "; a new campaign takes its list's `tracking`")
 
     @model_validator(mode="after")
     def _one_kind_of_content(self):
@@ -221,6 +254,13 @@ class CampaignSend(Body):
     send_at: AwareDatetime | None = Field(None, description="start then (with a UTC offset); omit to start now")
 
 
+class CampaignTracking(Out):
+    """What the campaign's e-mails actually carry: its own switch and its list's must both be on."""
+
+    opens: bool
+    clicks: bool
+
+
 class CampaignOut(Out):
     id: int
     list_id: int
@@ -237,6 +277,9 @@ class CampaignOut(Out):
     body: str
     html: str
     text: str
+    track_opens: bool = Field(description=TRACK_OPENS)
+    track_clicks: bool = Field(description=TRACK_CLICKS)
+    tracking: CampaignTracking
     stats: CampaignStats
 
 

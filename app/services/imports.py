@@ -7,7 +7,12 @@ counts and cursor are one transaction, so a job that dies resumes after the last
 chunk and counts nothing twice, and only the job holding the import's lease may commit.
 Addresses follow the single-subscribe rules (``validation.email_address``). An address already
 on the list is left as it is: its name and status stay, an unsubscribed one is not
-resubscribed. A repeat within the file counts once, however far apart the two lines are.
+resubscribed. A repeat within the file counts once, however far apart the two lines are. An
+address erased at its owner's request (``audience.erased_among``) is a row error, as it is when
+added by hand. With a header row, every column other than the address, name and status (and the
+export's timestamps) is a custom attribute of the new subscribers, named by its header, its
+cells text (``personalise.attributes`` checks them; an empty cell sets nothing); a header that
+cannot name an attribute fails the import before any row is written.
 ``maintain`` (the periodic sweep) re-drives imports whose job vanished and deletes finished
 uploads. ``export`` yields a list as CSV in keyset batches.
 
@@ -46,7 +51,7 @@ from app.models import (
     SubscriberStatus,
 )
 from app.models.base import UTCDateTime, utcnow
-from app.services import lists, subscribers, validation
+from app.services import audience, audit, lists, personalise, subscribers, validation
 from app.services.errors import ServiceError, ValidationFailed
 from app.services.scope import owned
 
@@ -68,6 +73,9 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 _EMAIL_HEADERS = {"email", "e-mail", "email address", "e-mail address", "email_address", "emailaddress"}
 _NAME_HEADERS = {"name", "full name", "full_name", "fullname", "display name"}
+# Columns that are no attribute: the subscriber's own fields, and the export's timestamps.
+_NOT_ATTRIBUTES = _EMAIL_HEADERS | _NAME_HEADERS | {"status", "created_at", "confirmed_at", "unsubscribed_at"}
+ERASED = "This address was erased at its owner's request; they can subscribe again themselves"
 _DELIMITERS = ",;\t"
 
 
@@ -251,6 +259,10 @@ def process(import_id: int, *, budget: float = JOB_SECONDS, max_chunks: int | No
                     _release(import_id, token)
                     _ring(import_id)
                     return ImportStatus.RUNNING
+    except _BadHeader as exc:
+        db.session.rollback()
+        message = f"{exc}. Every column but the address, name and status is a custom attribute named by its header"
+        return _fail(job, token, message)
     except BaseException:
         # Nothing of a half-written chunk may stay; the lease runs out and the sweep re-drives.
         db.session.rollback()
@@ -314,12 +326,19 @@ class _Layout:
     email_column: int | None = None
     name_column: int | None = None
     status_column: int | None = None
+    attribute_columns: dict[int, str] = field(default_factory=dict)  # column -> attribute name
 
     @classmethod
     def of(cls, job: SubscriberImport, fh: BinaryIO) -> _Layout:
         if job.delimiter is None:
             return cls(_sniff_delimiter(fh))
-        return cls(job.delimiter, job.has_header, job.email_column, job.name_column, job.status_column)
+        layout = cls(job.delimiter, job.has_header, job.email_column, job.name_column, job.status_column)
+        if job.has_header:
+            # A resumed job reads the header again for the attribute columns (the record keeps
+            # the fixed columns only); the same file gives the same answer.
+            header = next(row for row in _rows(_Lines(fh, 0, 0), layout) if row.cells is not None)
+            layout.attribute_columns = _attribute_columns(header.cells)
+        return layout
 
     @property
     def decided(self) -> bool:
@@ -336,7 +355,32 @@ class _Layout:
         self.email_column = email
         self.name_column = next((i for i, name in enumerate(names) if name in _NAME_HEADERS), None)
         self.status_column = next((i for i, name in enumerate(names) if name == "status"), None)
+        self.attribute_columns = _attribute_columns(cells)
         return True
+
+
+class _BadHeader(Exception):
+    """The header row cannot name the file's attributes: the import fails before any row."""
+
+
+def _attribute_columns(cells: list[str]) -> dict[int, str]:
+    """The header's attribute columns (index -> name); _BadHeader when one cannot be an attribute."""
+    columns: dict[int, str] = {}
+    for i, cell in enumerate(cells):
+        name = cell.strip()
+        if not name or name.lower() in _NOT_ATTRIBUTES:
+            continue
+        shown = _shown(name)[:40]
+        if name in columns.values():
+            raise _BadHeader(f"two columns are named “{shown}”; rename one")
+        try:
+            personalise.attributes({name: ""}, "attribute")
+        except ValidationFailed as exc:
+            raise _BadHeader(f"column {i + 1} (“{shown}”): {exc.message}") from None
+        columns[i] = name
+    if len(columns) > personalise.MAX_ATTRIBUTES:
+        raise _BadHeader(f"{len(columns)} columns would be attributes; the limit is {personalise.MAX_ATTRIBUTES}")
+    return columns
 
 
 def _sniff_delimiter(fh: BinaryIO) -> str:
@@ -476,6 +520,7 @@ class _Entry:
     line: int
     name: str
     unsubscribed: bool
+    attributes: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -528,11 +573,22 @@ def _take(chunk: _Chunk, row: _Row, layout: _Layout, first: bool) -> None:
     except ValidationFailed as exc:
         chunk.errors.append(_Row(row.line, value=name_cell, message=_capitalised(exc.message)))
         return
+    cells = {name: _unguarded(_cell(row.cells, i)) for i, name in layout.attribute_columns.items()}
+    try:
+        attributes = personalise.attributes({name: value for name, value in cells.items() if value})
+    except ValidationFailed as exc:
+        column = (exc.field or "").partition(".")[2]
+        if column:  # one cell: "Column “plan” must not contain control characters"
+            message, value = f"Column “{column}” {exc.message.partition(' ')[2]}", cells[column]
+        else:
+            message, value = f"Attribute columns: {exc.message}", row.value
+        chunk.errors.append(_Row(row.line, value=value, message=message))
+        return
     if address in chunk.entries:
         chunk.repeats += 1
         return
     unsubscribed = _cell(row.cells, layout.status_column).strip().lower() == SubscriberStatus.UNSUBSCRIBED.value
-    chunk.entries[address] = _Entry(row.line, name, unsubscribed)
+    chunk.entries[address] = _Entry(row.line, name, unsubscribed, attributes)
 
 
 def _cell(cells: list[str], column: int | None) -> str:
@@ -596,9 +652,9 @@ def _store(import_id: int, token: str, chunk: _Chunk, layout: _Layout) -> bool:
 # A chunk's rows as a table made from one JSON parameter, per dialect. A multi-row VALUES would
 # bind one parameter per cell, which the PostgreSQL driver holds several megabytes of per chunk.
 _JSON_ROWS = {
-    "sqlite": "SELECT json_extract(j.value, '$[0]') AS email, json_extract(j.value, '$[1]') AS name "
-    "FROM json_each(:rows) AS j",
-    "postgresql": "SELECT j.value ->> 0 AS email, j.value ->> 1 AS name "
+    "sqlite": "SELECT json_extract(j.value, '$[0]') AS email, json_extract(j.value, '$[1]') AS name, "
+    "json_extract(j.value, '$[2]') AS attributes FROM json_each(:rows) AS j",
+    "postgresql": "SELECT j.value ->> 0 AS email, j.value ->> 1 AS name, j.value -> 2 AS attributes "
     "FROM json_array_elements(CAST(:rows AS json)) AS j",
 }
 # SQLite needs the WHERE before an upsert's ON CONFLICT, so as not to read it as a join's ON.
@@ -614,8 +670,8 @@ SELECT email, status FROM subscribers
 WHERE list_id = :list_id AND email IN (SELECT r.email FROM ({rows}) AS r)
 """
 _ADD = """
-INSERT INTO subscribers (account_id, list_id, email, name, status, created_at, confirmed_at)
-SELECT :account_id, :list_id, r.email, r.name, :status, :now, CASE WHEN :confirmed THEN :now END
+INSERT INTO subscribers (account_id, list_id, email, name, status, created_at, confirmed_at, attributes)
+SELECT :account_id, :list_id, r.email, r.name, :status, :now, CASE WHEN :confirmed THEN :now END, r.attributes
 FROM ({rows}) AS r WHERE true
 ON CONFLICT (list_id, email) DO NOTHING
 RETURNING id
@@ -639,13 +695,20 @@ def _write_subscribers(job: SubscriberImport, chunk: _Chunk, now: datetime) -> t
             counts["unsubscribed"] += 1
         else:
             new.append(address)
+    erased = audience.erased_among(job.account_id, new) if new else set()
+    if erased:
+        # Only the owner may bring an erased address back (through the subscribe page). The error
+        # names the line, not the address: the report must not keep what the erasure removed.
+        chunk.errors.extend(_Row(chunk.entries[a].line, value="", message=ERASED) for a in erased)
+        chunk.errors.sort(key=lambda error: error.line)
+        new = [address for address in new if address not in erased]
     if not new:
         return counts, []
     confirmed = job.subscriber_status == SubscriberStatus.CONFIRMED
     ids = (
         _run(
             _ADD,
-            [(address, chunk.entries[address].name) for address in new],
+            [(address, chunk.entries[address].name, chunk.entries[address].attributes) for address in new],
             account_id=job.account_id,
             list_id=job.list_id,
             status=job.subscriber_status.value,
@@ -665,8 +728,8 @@ def _write_subscribers(job: SubscriberImport, chunk: _Chunk, now: datetime) -> t
 
 
 def _run(sql: str, rows: list, **params) -> sa.CursorResult:
-    """Run one of the statements above with ``rows`` (addresses, or (address, name) pairs) as JSON."""
-    pairs = [row if isinstance(row, tuple) else (row, "") for row in rows]
+    """Run one of the statements above with ``rows`` (addresses, or (address, name, attributes)) as JSON."""
+    pairs = [row if isinstance(row, tuple) else (row, "", {}) for row in rows]
     statement = sa.text(sql.format(rows=_JSON_ROWS[db.session.get_bind().dialect.name]))
     if "now" in params:
         statement = statement.bindparams(sa.bindparam("now", type_=UTCDateTime()))
@@ -741,8 +804,11 @@ def _delete_uploads(now: datetime) -> None:
 # Export
 
 
-def export(account_id: int, list_id: int, status: str | None = None) -> Iterator[str]:
-    """The list's subscribers as CSV text, a batch at a time (checks run before the first batch)."""
+def export(account_id: int, list_id: int, status: str | None = None, *, user=None) -> Iterator[str]:
+    """The list's subscribers as CSV text, a batch at a time (checks run before the first batch).
+
+    The export is recorded in the audit log (``list_exported``, committed) before the first batch.
+    """
     mailing_list = lists.get(account_id, list_id)
     stmt = sa.select(Subscriber.id, *(getattr(Subscriber, column) for column in EXPORT_COLUMNS)).where(
         Subscriber.list_id == mailing_list.id
@@ -752,6 +818,14 @@ def export(account_id: int, list_id: int, status: str | None = None) -> Iterator
             stmt = stmt.where(Subscriber.status == SubscriberStatus(status))
         except ValueError:
             raise ValidationFailed(f"unknown status {status!r}", "status") from None
+    audit.record(
+        "list_exported",
+        account_id=account_id,
+        user=user,
+        target=f"list {mailing_list.id} ({mailing_list.name})",
+        detail={"status": status or "all"},
+    )
+    db.session.commit()
     return _csv_batches(EXPORT_COLUMNS, stmt, Subscriber.id, _export_cells)
 
 

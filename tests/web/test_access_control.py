@@ -46,6 +46,7 @@ OBJECT_ROUTES = [
     ("POST", "/subscribers/{subscriber}/unsubscribe"),
     ("GET", "/subscribers/{subscriber}"),
     ("POST", "/subscribers/{subscriber}/status"),
+    ("POST", "/subscribers/{subscriber}/attributes"),
     ("GET", "/subscribers/{subscriber}/export.json"),
     ("GET", "/subscribers/{subscriber}/erase"),
     ("POST", "/subscribers/{subscriber}/erase"),
@@ -172,6 +173,7 @@ def test_other_account_gets_404_and_changes_nothing(
                 "status": "unsubscribed",
                 "role": "support",
                 "confirm": "user0@example.com",
+                "attributes": '{"pwned": true}',
             },
         )
     assert response.status_code == 404
@@ -185,7 +187,7 @@ def _snapshot():
         db.session.scalar(sa.select(sa.func.count(Subscriber.id))),
         list(db.session.execute(sa.select(MailingList.id, MailingList.tracking).order_by(MailingList.id))),
         [(c.id, c.status, c.subject) for c in db.session.scalars(sa.select(Campaign).order_by(Campaign.id))],
-        [(s.id, s.status) for s in db.session.scalars(sa.select(Subscriber).order_by(Subscriber.id))],
+        [(s.id, s.status, s.attributes) for s in db.session.scalars(sa.select(Subscriber).order_by(Subscriber.id))],
         db.session.scalar(sa.select(sa.func.count(SentEmail.id))),
         [(p.id, p.name, p.smtp_url, p.enabled) for p in db.session.scalars(sa.select(Provider).order_by(Provider.id))],
         db.session.scalar(sa.select(sa.func.count(Suppression.id))),

@@ -5,16 +5,19 @@ from __future__ import annotations
 import json
 
 from flask import Response, flash, redirect, render_template, request, url_for
+from flask_login import current_user
 
 from app.extensions import db
 from app.models import SubscriberStatus
-from app.services import audience, subscribers
+from app.services import audience, personalise, subscribers
 from app.services.errors import ServiceError, ValidationFailed
 from app.web.access import account_id, may
 from app.web.audience import bp
 from app.web.params import database_id
 
 STATUSES = [s.value for s in SubscriberStatus]
+# What the attributes form takes before parsing it (the JSON limit itself is personalise's).
+MAX_ATTRIBUTES_TEXT = 4 * personalise.MAX_ATTRIBUTES_BYTES
 
 
 @bp.route("/subscribers")
@@ -42,12 +45,21 @@ def index():
 
 @bp.route("/subscribers/<int:subscriber_id>")
 def show(subscriber_id: int):
-    subscriber = subscribers.get(account_id(), subscriber_id)
+    return _person_page(subscribers.get(account_id(), subscriber_id))
+
+
+def _person_page(subscriber, attributes_text: str | None = None, attributes_error: str | None = None, status=200):
+    """One person's page; with what was typed in the attributes form, and why it was refused."""
     before = request.args.get("before", type=database_id)
     stmt = audience.emails_to(account_id(), subscriber.email, before).limit(audience.PAGE_SIZE + 1)
     emails = list(db.session.scalars(stmt))
-    return render_template(
+    if attributes_text is None and subscriber.attributes:
+        attributes_text = json.dumps(subscriber.attributes, indent=2, ensure_ascii=False)
+    page = render_template(
         "audience/show.html",
+        attributes_text=attributes_text or "",
+        attributes_error=attributes_error,
+        attribute_limits=(personalise.MAX_ATTRIBUTES, personalise.MAX_ATTRIBUTE_NAME, personalise.MAX_ATTRIBUTES_BYTES),
         subscriber=subscriber,
         memberships=audience.memberships(account_id(), subscriber.email),
         emails=emails[: audience.PAGE_SIZE],
@@ -58,6 +70,36 @@ def show(subscriber_id: int):
         statuses=STATUSES,
         can_change=may("audience", write=True),
     )
+    return page, status
+
+
+def _attributes_from(typed: str) -> dict:
+    """The attributes form's JSON object (empty: none); ValidationFailed saying where JSON went wrong."""
+    if len(typed) > MAX_ATTRIBUTES_TEXT:
+        raise ValidationFailed(f"the attributes are longer than {MAX_ATTRIBUTES_TEXT:,} characters", "attributes")
+    if not typed.strip():
+        return {}
+    try:
+        return json.loads(typed)
+    except json.JSONDecodeError as exc:
+        where = f"line {exc.lineno}, column {exc.colno}"
+        raise ValidationFailed(f"the attributes are not valid JSON: {exc.msg} ({where})", "attributes") from None
+    except RecursionError:
+        raise ValidationFailed("the attributes are nested too deeply to be a flat JSON object", "attributes") from None
+
+
+@bp.route("/subscribers/<int:subscriber_id>/attributes", methods=["POST"])
+def set_attributes(subscriber_id: int):
+    """Replace this subscription's custom attributes with the JSON object typed on the person's page."""
+    subscriber = subscribers.get(account_id(), subscriber_id)  # NotFound -> 404, not a form error
+    typed = request.form.get("attributes") or ""
+    try:
+        subscribers.update(account_id(), subscriber.id, attributes=_attributes_from(typed))
+    except ServiceError as exc:
+        db.session.rollback()
+        return _person_page(subscriber, typed, exc.message[:1].upper() + exc.message[1:] + ".", exc.status)
+    flash(f"Attributes of {subscriber.email} on “{subscriber.mailing_list.name}” saved.", "success")
+    return redirect(url_for("audience.show", subscriber_id=subscriber.id) + "#attributes")
 
 
 @bp.route("/subscribers/<int:subscriber_id>/status", methods=["POST"])
@@ -78,7 +120,7 @@ def change_status(subscriber_id: int):
 def export(subscriber_id: int):
     """Everything the account holds about this person, as a JSON download (GDPR article 15)."""
     subscriber = subscribers.get(account_id(), subscriber_id)
-    document = audience.export(account_id(), subscriber.email)
+    document = audience.export(account_id(), subscriber.email, user=current_user)
     return Response(
         json.dumps(document, indent=2, ensure_ascii=False),
         mimetype="application/json",
@@ -99,7 +141,7 @@ def erase(subscriber_id: int):
         try:
             if typed != subscriber.email:
                 raise ValidationFailed("type the subscriber's address exactly to confirm", "confirm")
-            done = audience.erase(account_id(), subscriber.email)
+            done = audience.erase(account_id(), subscriber.email, user=current_user)
         except ServiceError as exc:
             error, status = exc.message[:1].upper() + exc.message[1:] + ".", exc.status
         else:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from flask import Response, flash, redirect, render_template, request, stream_with_context, url_for
+from flask_login import current_user
 
 from app.extensions import csrf, db
-from app.services import imports, lists
+from app.services import imports, lists, personalise
 from app.services.errors import ServiceError
 from app.web.access import account_id
 from app.web.lists import bp
@@ -47,7 +48,16 @@ def new_import(list_id: int):
     recent = db.session.scalars(imports.query(account_id(), list_id).limit(RECENT)).all()
     return (
         render_template(
-            "lists/import_new.html", mailing_list=mailing_list, form=form, recent=recent, limit=imports.megabytes(limit)
+            "lists/import_new.html",
+            mailing_list=mailing_list,
+            form=form,
+            recent=recent,
+            limit=imports.megabytes(limit),
+            attribute_limits=(
+                personalise.MAX_ATTRIBUTES,
+                personalise.MAX_ATTRIBUTE_NAME,
+                personalise.MAX_ATTRIBUTES_BYTES,
+            ),
         ),
         status,
     )
@@ -87,7 +97,7 @@ def export(list_id: int):
     status = request.args.get("status") or None
     if status not in (None, "pending", "confirmed", "unsubscribed"):
         status = None
-    rows = imports.export(account_id(), list_id, status)
+    rows = imports.export(account_id(), list_id, status, user=current_user)
     return _csv_download(rows, imports.export_filename(account_id(), list_id))
 
 
