@@ -8,34 +8,13 @@ import time
 from datetime import UTC, datetime
 
 import pyotp
-import pytest
 import sqlalchemy as sa
-from flask import g
 
 from app.extensions import db
 from app.models import AuditEvent, User
 from tests.conftest import PASSWORD, csrf_token
 
 MESSAGE = re.compile(r'<p class="flash flash-error">([^<]*)</p>')
-
-
-@pytest.fixture
-def separate_sessions(app):
-    """Each request loads its user and CSRF token from its own cookie.
-
-    The tests hold one app context open, so every request shares one ``g``, where Flask-Login
-    caches the user and Flask-WTF the CSRF token: without this, a revoked session would still
-    see the user cached by an earlier request of another client.
-    """
-
-    def forget() -> None:
-        g.pop("_login_user", None)
-        g.pop(app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), None)
-
-    hooks = app.before_request_funcs.setdefault(None, [])
-    hooks.insert(0, forget)
-    yield
-    hooks.remove(forget)
 
 
 def log_in(client, email: str, password: str = PASSWORD, ip: str = "127.0.0.1"):

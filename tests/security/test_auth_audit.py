@@ -9,7 +9,7 @@ from app.extensions import db
 from app.models import ApiToken, Role
 from app.services import accounts
 from tests.conftest import PASSWORD, csrf_token
-from tests.security.auth_support import events, post, separate_sessions, signed_in, user  # noqa: F401
+from tests.security.auth_support import events, post, signed_in, user
 
 pytestmark = pytest.mark.usefixtures("separate_sessions")
 

@@ -19,7 +19,6 @@ from tests.security.auth_support import (  # noqa: F401
     flash_error,
     log_in,
     logged_in,
-    separate_sessions,  # noqa: F401  (fixture)
 )
 
 pytestmark = pytest.mark.usefixtures("separate_sessions")

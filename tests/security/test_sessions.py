@@ -17,7 +17,6 @@ from tests.security.auth_support import (  # noqa: F401
     log_in,
     logged_in,
     post,
-    separate_sessions,
     signed_in,
     user,
 )

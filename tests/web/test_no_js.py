@@ -16,7 +16,6 @@ from tests.web import test_roles
 from tests.web.test_roles import USERS, _calls, _sign_in
 
 world = test_roles.world
-separate_sessions = test_roles.separate_sessions
 
 HX_WRITES = ("hx-post", "hx-put", "hx-patch", "hx-delete")
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}

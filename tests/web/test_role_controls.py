@@ -30,7 +30,6 @@ from tests.web.test_roles import NOT_DASHBOARD, USERS, _calls, _sign_in
 
 # The census's account (one of everything, a user per role), shared with tests/web/test_roles.py.
 world = test_roles.world
-separate_sessions = test_roles.separate_sessions
 
 FORM_PAGE = re.compile(r"/(new|edit|import|erase|revoke)$")
 # A user's own session and profile: any role may change these.
