@@ -26,9 +26,14 @@ def send_log(
 
     Keyset, not OFFSET: each page is an index range scan however deep it is.
     """
-    stmt = sa.select(SentEmail).where(SentEmail.account_id == account_id)
-    if campaign_id is not None:
-        stmt = stmt.where(SentEmail.campaign_id == campaign_id)
+    if campaign_id is None:
+        stmt = sa.select(SentEmail).where(SentEmail.account_id == account_id)
+    else:
+        # Still scoped to the account, but as an expression no index serves, so the campaign's
+        # (campaign_id, ...) indexes are the only candidates. Walking (account_id, id) from the
+        # newest row instead would read the whole account to reach an old campaign; in two of
+        # four fresh 1,000,000-row SQLite builds (no statistics) this page took 223 ms, not 6.
+        stmt = sa.select(SentEmail).where(SentEmail.account_id + 0 == account_id, SentEmail.campaign_id == campaign_id)
     if status:
         try:
             stmt = stmt.where(SentEmail.status == EmailStatus(status))

@@ -211,6 +211,18 @@ def test_lists_and_logs_show_only_own_objects(app, client, auth, make_user, vict
         assert "Victim key" not in body and "victim.example.com" not in body
 
 
+def test_send_log_filtered_by_another_accounts_campaign_shows_nothing(app, client, auth, make_user, victim):
+    sent_campaign = db.session.scalar(sa.select(SentEmail.campaign_id).where(SentEmail.campaign_id.is_not(None)))
+    make_user("intruder@example.com")
+    auth.login("intruder@example.com", PASSWORD)
+    for query in (f"campaign_id={sent_campaign}", f"campaign_id={sent_campaign}&status=delivered"):
+        body = client.get(f"/emails?{query}").text
+        assert "user0@example.com" not in body and "user1@example.com" not in body
+    auth.logout()
+    auth.login("victim@example.com", PASSWORD)
+    assert "user0@example.com" in client.get(f"/emails?campaign_id={sent_campaign}").text
+
+
 def test_dashboard_needs_login(client, victim):
     for url in ("/", "/lists", "/campaigns", "/emails", f"/lists/{victim['list']}", "/settings", "/tokens"):
         response = client.get(url)
