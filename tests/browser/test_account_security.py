@@ -34,7 +34,7 @@ def test_two_factor_and_password_reset(page, shot, make_user, smtp_server, backg
     make_user()
     used: set[str] = set()
     _login(page)
-    page.goto("/account")
+    page.get_by_role("link", name="Account", exact=True).click()
     shot(page, "account")
     page.get_by_role("link", name="Turn two-factor login on").click()
     secret = page.locator("code.totp-secret").inner_text().strip()
