@@ -7,6 +7,12 @@ document.addEventListener("focusin", function (event) {
   }
 });
 
+// A field focused before this script ran (autofocus, or a quick user) is selected now.
+if (document.activeElement && document.activeElement.hasAttribute &&
+    document.activeElement.hasAttribute("data-select-on-focus")) {
+  document.activeElement.select();
+}
+
 document.addEventListener("click", function (event) {
   var button = event.target.closest ? event.target.closest("[data-copy]") : null;
   if (!button) {

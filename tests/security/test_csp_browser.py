@@ -134,12 +134,14 @@ def test_confirm_before_submit_and_copy_to_clipboard_work_without_inline_script(
     expect(page.get_by_role("heading", name="New signing secret")).to_be_visible()
     assert questions == ["Create a new signing secret? The current one keeps signing for a day."] * 2
     field = page.get_by_label("Signing secret")
+    page.wait_for_load_state("load")  # the page's scripts have run (a loaded machine can lag)
     field.focus()
     assert field.evaluate("f => f.selectionStart === 0 && f.selectionEnd === f.value.length")
 
     page.goto("/tokens")
     page.get_by_label("Name").fill("Shop")
     page.get_by_role("button", name="Create token").click()
+    page.wait_for_load_state("load")
     page.get_by_role("button", name="Copy").click()
     expect(page.get_by_text("Copied to the clipboard.")).to_be_visible()
     shown = page.get_by_label("Your new API token").input_value()
