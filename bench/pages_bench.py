@@ -1,7 +1,7 @@
 """The send log and campaign pages with 1,000,000 ``sent_emails`` rows: p50/p95/p99 per page.
 
     .venv/bin/python bench/pages_bench.py [--rows 1000000] [--requests 200] [--explain]
-                                          [--compare-counts] [--only LABEL] [--keep]
+                                          [--only LABEL] [--keep]
 
 Builds the rows set-based (one ``INSERT ... SELECT`` over a generated series: a recursive CTE
 on SQLite, ``generate_series`` on PostgreSQL), spread over 30 days and interleaved as they
@@ -11,9 +11,7 @@ sending (40% of the rows, 60% done), its transactional mail (10%), and another a
 attempts when deferred). Then it signs in through the Flask test client and times each page
 ``--requests`` times after five warm-up requests, and prints p50/p95/p99 and PASS/FAIL
 against 50 ms at the 95th percentile. ``/metrics`` (one scrape of the instance-wide counts) is
-timed too, for information. ``--explain`` prints each page's query plans; ``--compare-counts``
-times the pages that count e-mails per status again, alternating request by request with the
-one GROUP BY they ran before ``services.emails.status_counts``.
+timed too, for information. ``--explain`` prints each page's query plans.
 
 SQLite by default, without ANALYZE (nothing runs it in production either); BENCH_DATABASE_URL
 points it at PostgreSQL (e.g. postgresql+psycopg://postgres@127.0.0.1/pr_pages), where the
@@ -266,9 +264,6 @@ def main() -> None:
     parser.add_argument("--explain", action="store_true")
     parser.add_argument("--only", default="", help="time only the pages whose label contains this")
     parser.add_argument("--keep", action="store_true", help="keep the instance folder (the SQLite file) to explore")
-    parser.add_argument(
-        "--compare-counts", action="store_true", help="time the campaign pages again with a GROUP BY per count"
-    )
     args = parser.parse_args()
     instance = make_instance()
     try:
@@ -317,8 +312,6 @@ def run(args: argparse.Namespace) -> None:
         f"\n{len(results) - len(failed)} of {len(results)} pages under {TARGET_MS:.0f} ms at p95"
         + (f"; over: {', '.join(failed)}" if failed else "")
     )
-    if args.compare_counts:
-        compare_counts(app, [page for page in pages if "campaign" in page[0] and "send log" not in page[0]], args)
 
 
 def time_scrapes(app, scrapes: int) -> list[float]:
@@ -333,39 +326,6 @@ def time_scrapes(app, scrapes: int) -> list[float]:
 
 def summary(timings: list[float]) -> str:
     return f"p50 {percentile(timings, 50):7.1f} ms  p95 {percentile(timings, 95):7.1f} ms"
-
-
-def compare_counts(app, pages: list[tuple[str, str, str]], args: argparse.Namespace) -> None:
-    """The pages that count e-mails per status, timed again with the GROUP BY they used before."""
-    from app.extensions import db
-    from app.models import EmailStatus, SentEmail
-    from app.services import emails
-
-    def count_by_status_group_by(*where):
-        counts = dict.fromkeys(EmailStatus, 0)
-        rows = db.session.execute(sa.select(SentEmail.status, sa.func.count()).where(*where).group_by(SentEmail.status))
-        for status, count in rows:
-            counts[EmailStatus(status)] = count
-        return counts
-
-    per_status = emails.count_by_status
-    client = signed_in(app)
-    scraper = app.test_client()
-    print("\nside by side, alternating request by request: one range count per status (now) / one GROUP BY (before)")
-    for label, url in [(label, url) for label, url, _ in pages] + [("/metrics scrape", "/metrics")]:
-        now, before = [], []
-        for _ in range(args.requests if url != "/metrics" else 40):
-            emails.count_by_status = count_by_status_group_by
-            try:
-                before.append(timed_get(client if url != "/metrics" else scraper, url))
-            finally:
-                emails.count_by_status = per_status
-            now.append(timed_get(client if url != "/metrics" else scraper, url))
-        print(
-            f"  {label:<44} now {summary(now)}  |  before {summary(before)}"
-            f"  |  p50 ratio {percentile(before, 50) / percentile(now, 50):.2f}",
-            flush=True,
-        )
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ from sqlalchemy.orm import Session
 from app.delivery import failpoints
 from app.models import Campaign, Subscriber
 from app.models.base import UTCDateTime, utcnow
-from app.services import counters
 
 _FAN_OUT = """
 INSERT INTO sent_emails
@@ -37,6 +36,14 @@ WHERE s.list_id = :list_id
       WHERE x.account_id = s.account_id AND x.email = s.email
         AND (x.expires_at IS NULL OR x.expires_at > :now))
 ON CONFLICT (campaign_id, subscriber_id) DO NOTHING
+"""
+# Inserts are the one change no trigger counts (app/models/campaign_counts.py): a row trigger
+# per inserted row made SQLite's fan-out 22% slower, and PostgreSQL's statement trigger (a
+# transition table of every inserted row) 17% slower. Fan-out is the only code that inserts
+# campaign rows, so it counts them itself, in the chunk's transaction.
+_COUNT_QUEUED = """
+INSERT INTO campaign_status_counts (campaign_id, status, shard, n) VALUES (:campaign_id, 'queued', 0, :n)
+ON CONFLICT (campaign_id, status, shard) DO UPDATE SET n = campaign_status_counts.n + :n
 """
 
 
@@ -65,7 +72,8 @@ def fan_out(session: Session, campaign: Campaign, now: datetime | None = None, c
     for after in range(low - 1, high, chunk):
         bounds = {"after": after, "upto": after + chunk}
         inserted = session.execute(insert, params | bounds).rowcount
-        counters.add_queued(session, campaign.id, inserted)
+        if inserted:
+            session.execute(sa.text(_COUNT_QUEUED), {"campaign_id": campaign.id, "n": inserted})
         added += inserted
         session.commit()
         failpoints.hit("mid_fanout")

@@ -6,7 +6,7 @@ minute's deliveries; a change to ``bounced`` adds one to that minute's bounces. 
 inside the statement that changed the rows, so a count can never disagree with the ledger: both
 commit or roll back together, whichever code path (engine, cancel, sweep, bounce, a hand-written
 UPDATE) made the change. Inserts are counted by fan-out, the only code that inserts campaign
-rows, in the same transaction (``counters.add_queued``): an insert trigger made fan-out 17-22%
+rows, in the same transaction (app/delivery/fanout.py): an insert trigger made fan-out 17-22%
 slower.
 
 On PostgreSQL each database connection adds to rows of its own (``shard`` is the server process

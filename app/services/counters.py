@@ -15,25 +15,7 @@ import sqlalchemy as sa
 
 from app.extensions import db
 from app.models import CampaignActivity, CampaignStatusCount, EmailStatus, SentEmail
-
-
-def add_queued(session, campaign_id: int, added: int) -> None:
-    """Count ``added`` queued rows that fan-out just inserted, in its transaction.
-
-    Inserts are the one change no trigger counts: a row trigger per inserted row made SQLite's
-    fan-out 22% slower, and PostgreSQL's statement trigger (a transition table of every inserted
-    row) 17% slower. Fan-out is the only code that inserts campaign rows, so it counts them here;
-    rows inserted another way (by hand) are counted by ``flask campaigns recount --fix``.
-    """
-    if not added:
-        return
-    session.execute(
-        sa.text(
-            "INSERT INTO campaign_status_counts (campaign_id, status, shard, n) VALUES (:c, 'queued', 0, :n) "
-            "ON CONFLICT (campaign_id, status, shard) DO UPDATE SET n = campaign_status_counts.n + :n"
-        ),
-        {"c": campaign_id, "n": added},
-    )
+from app.services import emails
 
 
 def statuses(campaign_ids: Iterable[int]) -> dict[int, dict[str, int]]:
@@ -79,14 +61,7 @@ def last_minute(campaign_id: int) -> int | None:
 
 def recount(campaign_id: int) -> dict[str, int]:
     """The campaign's counts per status read from its rows (what ``statuses`` must equal)."""
-    counts = dict.fromkeys((s.value for s in EmailStatus), 0)
-    rows = db.session.execute(
-        sa.select(SentEmail.status, sa.func.count())
-        .where(SentEmail.campaign_id == campaign_id)
-        .group_by(SentEmail.status)
-    )
-    for status, n in rows:
-        counts[EmailStatus(status).value] = n
+    counts = {status.value: n for status, n in emails.count_by_status(SentEmail.campaign_id == campaign_id).items()}
     counts["total"] = sum(counts.values())
     return counts
 

@@ -43,7 +43,7 @@ def _sqlite_upsert_activity(campaign: str, at: str, column: str) -> str:
 # No insert triggers: on SQLite three row triggers, even with a WHEN false for queued rows, made
 # fan-out 22% slower, and PostgreSQL's statement trigger (a transition table of every inserted
 # row) 17% slower (bench/fanout_bench.py). Fan-out, the only code that inserts campaign rows,
-# counts its queued rows itself, per chunk (app/services/counters.add_queued).
+# counts its queued rows itself, per chunk (app/delivery/fanout.py).
 SQLITE_TRIGGERS = [
     f"""CREATE TRIGGER sent_emails_counts_status AFTER UPDATE OF status ON sent_emails
     WHEN NEW.campaign_id IS NOT NULL AND OLD.status IS NOT NEW.status
