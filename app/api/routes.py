@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import sqlalchemy as sa
 from flask import current_app, url_for
+from sqlalchemy.orm import selectinload
 
 from app.api.auth import account_id
 from app.api.openapi import api_route, document
@@ -32,7 +33,7 @@ from app.api.schemas import (
 )
 from app.extensions import db
 from app.models import Campaign, MailingList, Subscriber
-from app.services import campaigns, emails, lists, subscribers
+from app.services import analytics, campaigns, counters, emails, lists, subscribers
 
 
 def _columns(row) -> dict:
@@ -46,10 +47,11 @@ def _list(mailing_list: MailingList) -> dict:
     }
 
 
-def _campaign(campaign: Campaign) -> dict:
-    allowed = campaign.mailing_list.tracking
-    tracking = {"opens": allowed and campaign.track_opens, "clicks": allowed and campaign.track_clicks}
-    return _columns(campaign) | {"tracking": tracking, "stats": campaigns.stats(campaign.id)}
+def _campaign(campaign: Campaign, stats: dict | None = None) -> dict:
+    return _columns(campaign) | {
+        "tracking": analytics.tracking_enabled(campaign),
+        "stats": campaigns.stats(campaign.id) if stats is None else stats,
+    }
 
 
 def _page(rows: list, last_id: int | None, present: Callable = lambda row: row) -> dict:
@@ -174,7 +176,11 @@ def delete_subscriber(subscriber_id: int):
 def list_campaigns(query: CampaignQuery):
     """Your campaigns, newest first, optionally with one status."""
     stmt = campaigns.query(account_id(), query.status.value if query.status else None)
-    return _keyset(stmt, Campaign, query, _campaign)
+    if query.cursor is not None:
+        stmt = stmt.where(Campaign.id < query.cursor)
+    rows, last_id = emails.page(stmt.options(selectinload(Campaign.mailing_list)).limit(query.limit + 1), query.limit)
+    stats = counters.statuses(campaign.id for campaign in rows)  # the page's counts in one query
+    return _page(rows, last_id, lambda campaign: _campaign(campaign, stats[campaign.id]))
 
 
 @api_route("/campaigns", "POST", body=CampaignCreate, response=CampaignOut, status=201)

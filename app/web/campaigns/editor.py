@@ -1,14 +1,11 @@
 """The campaign editor: live preview, test sends, duplicates and saved templates.
 
-The preview shows author HTML in an iframe with an empty ``sandbox`` (no scripts, no same
-origin) whose document starts with a Content-Security-Policy that allows no script and no
-fetch but images; the preview answer itself carries the same policy.
+The preview shows author HTML sandboxed (app/web/preview.py).
 """
 
 from __future__ import annotations
 
-from flask import flash, make_response, redirect, render_template, request, url_for
-from markupsafe import Markup
+from flask import flash, redirect, render_template, request, url_for
 
 from app.models import EmailStatus
 from app.services import campaigns, editor
@@ -16,28 +13,12 @@ from app.services.errors import ServiceError
 from app.web.access import account_id
 from app.web.campaigns import bp
 from app.web.campaigns.forms import SaveTemplateForm, TestSendForm
-
-# What author HTML may do in a preview: show inline styles and images, nothing else.
-PREVIEW_POLICY = "default-src 'none'; img-src * data:; style-src 'unsafe-inline'"
-
-
-def frame_document(html: str) -> str:
-    """The iframe's document: the policy first, so it applies before any of the author's HTML."""
-    meta = Markup('<meta http-equiv="Content-Security-Policy" content="{}">').format(PREVIEW_POLICY)
-    return f"{meta}\n{html}"  # plain text: the template escapes it once, as the srcdoc value
+from app.web.preview import frame_document, preview_response
 
 
 @bp.context_processor
 def _helpers() -> dict:
     return {"frame_document": frame_document}
-
-
-def preview_response(body: str, frame: bool = False):
-    """``body`` with the preview policy (plus ``sandbox`` when it is a frame's whole document)."""
-    response = make_response(body)
-    response.headers["Content-Security-Policy"] = ("sandbox; " if frame else "") + PREVIEW_POLICY
-    response.headers["Content-Type"] = "text/html; charset=utf-8"
-    return response
 
 
 @bp.route("/campaigns/preview", methods=["POST"])

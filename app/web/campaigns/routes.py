@@ -14,9 +14,10 @@ from app.services import campaigns, counters, editor, lists, templates
 from app.services.errors import ServiceError, ValidationFailed
 from app.web.access import account_id
 from app.web.campaigns import analytics, bp
-from app.web.campaigns.editor import preview_response
 from app.web.campaigns.forms import CampaignForm, SaveTemplateForm, TestSendForm
+from app.web.forms import save_form
 from app.web.params import database_id
+from app.web.preview import preview_response
 
 LIVE = (CampaignStatus.SENDING, CampaignStatus.SCHEDULED)
 
@@ -25,21 +26,6 @@ def _form(obj=None) -> CampaignForm:
     form = CampaignForm(obj=obj)
     form.list_id.choices = [SelectChoice(m.id, m.name) for m in db.session.scalars(lists.query(account_id()))]
     return form
-
-
-def _save(form: CampaignForm, save):
-    """Validate the form, call ``save``; on a service error, show it on the field it names."""
-    if not form.validate_on_submit():
-        return None
-    try:
-        return save(form.data_for_service())
-    except ServiceError as exc:
-        field = getattr(form, exc.field, None) if exc.field else None
-        if field is not None:
-            field.errors = [*field.errors, exc.message]
-        else:
-            flash(exc.message, "error")
-        return None
 
 
 def _editor(form: CampaignForm, campaign=None):
@@ -71,7 +57,7 @@ def new():
     if request.method == "GET" and template_id is not None:
         for key, value in editor.from_template(account_id(), template_id).items():  # NotFound -> 404
             getattr(form, key).data = value
-    campaign = _save(form, lambda data: campaigns.create(account_id(), data))
+    campaign = save_form(form, lambda: campaigns.create(account_id(), form.data_for_service()))
     if campaign:
         flash("Draft saved. Review it, then send.", "success")
         return redirect(url_for("campaigns.show", campaign_id=campaign.id))
@@ -85,7 +71,7 @@ def edit(campaign_id: int):
         flash("Only drafts can be edited.", "error")
         return redirect(url_for("campaigns.show", campaign_id=campaign_id))
     form = _form(obj=campaign if request.method == "GET" else None)
-    saved = _save(form, lambda data: campaigns.update(account_id(), campaign_id, data))
+    saved = save_form(form, lambda: campaigns.update(account_id(), campaign_id, form.data_for_service()))
     if saved:
         flash("Draft saved.", "success")
         return redirect(url_for("campaigns.show", campaign_id=campaign_id))

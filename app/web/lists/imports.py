@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Response, flash, redirect, render_template, request, stream_with_context, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from app.api.imports import csv_download
 from app.extensions import csrf, db
 from app.services import imports, lists, personalise
 from app.services.errors import ServiceError
@@ -89,7 +90,7 @@ def import_progress(import_id: int):
 
 @bp.route("/imports/<int:import_id>/errors.csv")
 def import_errors(import_id: int):
-    return _csv_download(imports.errors_csv(account_id(), import_id), f"import-{import_id}-errors.csv")
+    return csv_download(imports.errors_csv(account_id(), import_id), f"import-{import_id}-errors.csv")
 
 
 @bp.route("/lists/<int:list_id>/export.csv")
@@ -98,12 +99,4 @@ def export(list_id: int):
     if status not in (None, "pending", "confirmed", "unsubscribed"):
         status = None
     rows = imports.export(account_id(), list_id, status, user=current_user)
-    return _csv_download(rows, imports.export_filename(account_id(), list_id))
-
-
-def _csv_download(rows, filename: str) -> Response:
-    return Response(
-        stream_with_context(rows),
-        mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
+    return csv_download(rows, imports.export_filename(account_id(), list_id))

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from flask import abort, current_app, flash, make_response, redirect, render_template, url_for
+from flask import abort, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user
 
 from app import devmail
 from app.models import Role
 from app.web.outbox import bp
+from app.web.preview import preview_response
 
 
 @bp.before_request
@@ -42,11 +43,7 @@ def html(key: str):
     message = devmail.message(_directory(), key)
     if message is None or message.part("html") is None:
         abort(404)
-    response = make_response(message.part("html"))
-    response.headers["Content-Security-Policy"] = (
-        "sandbox; default-src 'none'; img-src * data:; style-src 'unsafe-inline'"
-    )
-    return response
+    return preview_response(message.part("html"), frame=True)
 
 
 @bp.route("/outbox/clear", methods=["POST"])

@@ -8,8 +8,8 @@ from flask_login import current_user
 from app.delivery.transport import SmtpSettings
 from app.models import Role
 from app.services import providers
-from app.services.errors import ServiceError
 from app.web.access import account_id
+from app.web.forms import save_form
 from app.web.providers import bp
 from app.web.providers.forms import ProviderForm
 
@@ -22,21 +22,6 @@ def admins_change_providers():
     """Everyone may look; only an account's admins add, edit or delete its providers."""
     if request.endpoint != "providers.index" and current_user.role != Role.ADMIN:
         abort(404)
-
-
-def _save(form: ProviderForm, save):
-    """Validate the form, call ``save``; on a service error, show it on the field it names."""
-    if not form.validate_on_submit():
-        return None
-    try:
-        return save()
-    except ServiceError as exc:
-        field = getattr(form, FIELD_FOR.get(exc.field, exc.field or ""), None)
-        if field is not None:
-            field.errors = [*field.errors, exc.message]
-        else:
-            flash(exc.message, "error")
-        return None
 
 
 @bp.route("/providers")
@@ -53,7 +38,7 @@ def index():
 @bp.route("/providers/new", methods=["GET", "POST"])
 def new():
     form = ProviderForm()
-    saved = _save(form, lambda: providers.create(account_id(), **form.data_for_service()))
+    saved = save_form(form, lambda: providers.create(account_id(), **form.data_for_service()), FIELD_FOR)
     if saved:
         flash(f"Provider “{saved.name}” added.", "success")
         return redirect(url_for("providers.index"))
@@ -68,11 +53,12 @@ def edit(provider_id: int):
         form.fill_from_url(provider.smtp_url)
         form.warmup.data = provider.warmup_schedule or ""
     stored = SmtpSettings.from_url(provider.smtp_url).password
-    saved = _save(
+    saved = save_form(
         form,
         lambda: providers.update(
             account_id(), provider_id, restart_warmup=form.restart_warmup.data, **form.data_for_service(stored)
         ),
+        FIELD_FOR,
     )
     if saved:
         flash(f"Provider “{saved.name}” saved.", "success")

@@ -4,32 +4,19 @@ from __future__ import annotations
 
 import json
 
-from flask import flash, make_response, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from markupsafe import escape
 
 from app.extensions import db
 from app.services import templates
-from app.services.errors import ServiceError, ValidationFailed
+from app.services.errors import ValidationFailed
 from app.web.access import account_id
+from app.web.forms import save_form
+from app.web.preview import preview_response
 from app.web.templates_pages import bp
 from app.web.templates_pages.forms import TemplateForm
 
 MAX_SAMPLE = 20_000  # characters of sample variables carried in the query string
-
-
-def _save(form: TemplateForm, save):
-    """Validate the form, call ``save``; on a service error, show it on the field it names."""
-    if not form.validate_on_submit():
-        return None
-    try:
-        return save(form.data_for_service())
-    except ServiceError as exc:
-        field = getattr(form, exc.field, None) if exc.field else None
-        if field is not None:
-            field.errors = [*field.errors, exc.message]
-        else:
-            flash(exc.message, "error")
-        return None
 
 
 def _sample(template) -> tuple[str, dict, str | None]:
@@ -58,7 +45,7 @@ def index():
 @bp.route("/templates/new", methods=["GET", "POST"])
 def new():
     form = TemplateForm()
-    template = _save(form, lambda data: templates.create(account_id(), data))
+    template = save_form(form, lambda: templates.create(account_id(), form.data_for_service()))
     if template:
         flash("Template saved. Send it with POST /api/v1/emails and its template_id.", "success")
         return redirect(url_for("email_templates.show", template_id=template.id))
@@ -98,20 +85,15 @@ def preview(template_id: int):
             error = exc.message
     if error:
         html = f"<p>{escape(error)}</p>"
-    response = make_response(html)
     # The body is author HTML: no scripts, no same-origin access, even if framed elsewhere.
-    response.headers["Content-Security-Policy"] = (
-        "sandbox; default-src 'none'; img-src * data:; style-src 'unsafe-inline'"
-    )
-    response.headers["Content-Type"] = "text/html; charset=utf-8"
-    return response
+    return preview_response(html, frame=True)
 
 
 @bp.route("/templates/<int:template_id>/edit", methods=["GET", "POST"])
 def edit(template_id: int):
     template = templates.get(account_id(), template_id)
     form = TemplateForm(obj=template if request.method == "GET" else None)
-    if _save(form, lambda data: templates.update(account_id(), template_id, data)):
+    if save_form(form, lambda: templates.update(account_id(), template_id, form.data_for_service())):
         flash("Template saved. E-mails already sent from it keep their content.", "success")
         return redirect(url_for("email_templates.show", template_id=template_id))
     return render_template("email_templates/form.html", form=form, template=template)

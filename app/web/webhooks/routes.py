@@ -17,6 +17,7 @@ from app.models import Role, WebhookDelivery
 from app.services import webhooks
 from app.services.errors import ServiceError
 from app.web.access import account_id
+from app.web.forms import save_form
 from app.web.params import database_id
 from app.web.webhooks import bp
 from app.web.webhooks.forms import EndpointForm
@@ -29,21 +30,6 @@ LOOKING = ("webhooks.index", "webhooks.show")
 def admins_change_webhooks():
     if request.endpoint not in LOOKING and current_user.role != Role.ADMIN:
         abort(404)
-
-
-def _save(form: EndpointForm, save):
-    """Validate the form and call ``save``; a service error goes under the field it names."""
-    if not form.validate_on_submit():
-        return None
-    try:
-        return save()
-    except ServiceError as exc:
-        field = getattr(form, exc.field or "", None)
-        if field is not None and hasattr(field, "errors"):
-            field.errors = [*field.errors, exc.message]
-        else:
-            flash(exc.message, "error")
-        return None
 
 
 @bp.route("/webhooks")
@@ -62,7 +48,7 @@ def new():
     form = EndpointForm()
     if request.method == "GET":
         form.events.data = []
-    endpoint = _save(form, lambda: webhooks.create(account_id(), **form.data_for_service()))
+    endpoint = save_form(form, lambda: webhooks.create(account_id(), **form.data_for_service()))
     if endpoint:
         return render_template("webhooks/secret.html", endpoint=endpoint, created=True)
     return render_template("webhooks/form.html", form=form, endpoint=None)
@@ -95,7 +81,7 @@ def show(endpoint_id: int):
 def edit(endpoint_id: int):
     endpoint = webhooks.get(account_id(), endpoint_id)
     form = EndpointForm(obj=endpoint if request.method == "GET" else None)
-    saved = _save(form, lambda: webhooks.update(account_id(), endpoint.id, **form.data_for_service()))
+    saved = save_form(form, lambda: webhooks.update(account_id(), endpoint.id, **form.data_for_service()))
     if saved:
         flash("Webhook endpoint saved.", "success")
         return redirect(url_for("webhooks.index"))
