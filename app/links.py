@@ -64,3 +64,8 @@ def check_confirm(secret: str, token: str, subscriber_id: int, list_id: int, non
 
 def _same(token: str, expected: str) -> bool:
     return hmac.compare_digest(token.encode("utf-8", "surrogatepass"), expected.encode())
+
+
+def digest(secret: str) -> str:
+    """The SHA-256 (hex) a secret is stored and looked up as: API tokens, password-reset links."""
+    return hashlib.sha256(secret.encode("utf-8", "replace")).hexdigest()

@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from datetime import datetime
 from email.utils import parseaddr
 
 import sqlalchemy as sa
@@ -21,8 +20,9 @@ from markupsafe import escape
 from sqlalchemy.orm import Session
 
 from app.delivery.personalise import TemplateProblem
-from app.delivery.render import Content, build_message
+from app.delivery.render import Content
 from app.delivery.settings import EngineSettings
+from app.links import digest
 from app.models.account import PasswordResetToken
 from app.models.base import utcnow
 
@@ -35,14 +35,8 @@ def token_for(secret_key: str, nonce: str) -> str:
     return base64.urlsafe_b64encode(mac).rstrip(b"=").decode("ascii")
 
 
-def digest(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
-
-
-def message(
-    session: Session, settings: EngineSettings, email_id: int, recipient: str, message_id: str, date: datetime
-) -> tuple[str, bytes]:
-    """The envelope sender's base address and the bytes of the reset e-mail of row ``email_id``."""
+def content(session: Session, settings: EngineSettings, email_id: int) -> Content:
+    """The reset e-mail of row ``email_id``, from ``MAIL_FROM``."""
     link = session.scalar(sa.select(PasswordResetToken).where(PasswordResetToken.email_id == email_id))
     if link is None:
         raise TemplateProblem("password-reset link", "the link is gone")
@@ -64,5 +58,4 @@ def message(
         f'<p><a href="{escape(url)}">Choose a new password</a> (the link works once, for {minutes} minutes).</p>'
         "<p>If you did not ask for this, ignore this message: your password stays as it is.</p>"
     )
-    content = Content("Reset your Postroom password", address, name, html, text)
-    return address, build_message(content, recipient, message_id, date)
+    return Content("Reset your Postroom password", address, name, html, text)

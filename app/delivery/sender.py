@@ -311,10 +311,9 @@ class _Contents:
         if email.kind == EmailKind.PASSWORD_RESET:
             from app.delivery import password_reset
 
-            return password_reset.message(
-                self.session, self.settings, email.id, email.recipient, email.message_id, date
-            )
-        content = self._confirmation(email)
+            content = password_reset.content(self.session, self.settings, email.id)
+        else:
+            content = self._confirmation(email)
         return content.from_email, build_message(content, email.recipient, email.message_id, date)
 
     def _compiled(self, campaign_id: int) -> tuple[int, str, CompiledMessage]:

@@ -17,7 +17,6 @@ password change or reset, on disabling them, and on turning two-factor login on 
 from __future__ import annotations
 
 import functools
-import hashlib
 import hmac
 import re
 import secrets
@@ -29,6 +28,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 from sqlalchemy.orm import selectinload
 
+from app import links
 from app.extensions import db
 from app.models import Account, ApiToken, Role, Setting, User
 from app.models.account import PasswordResetToken
@@ -245,10 +245,6 @@ def ensure_admin() -> tuple[str, str] | None:
     return user.email, password
 
 
-def _digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
 def issue_token(user: User, name: str, actor: str = "") -> tuple[ApiToken, str]:
     """Create an API token for ``user``; return it and its plaintext, which is never stored. Commits.
 
@@ -260,7 +256,9 @@ def issue_token(user: User, name: str, actor: str = "") -> tuple[ApiToken, str]:
     name = validation.plain_text(name, "name", required=True, max_length=MAX_TOKEN_NAME)
     prefix = secrets.token_hex(6)
     secret = secrets.token_urlsafe(24)
-    token = ApiToken(account_id=user.account_id, user_id=user.id, name=name, prefix=prefix, secret_hash=_digest(secret))
+    token = ApiToken(
+        account_id=user.account_id, user_id=user.id, name=name, prefix=prefix, secret_hash=links.digest(secret)
+    )
     db.session.add(token)
     audit.record("token_created", user=user, actor=actor, target=f"token pr_{prefix}_… ({name})")
     db.session.commit()
@@ -285,8 +283,8 @@ def token_for(plaintext: str) -> ApiToken | None:
     if len(parts) != 3 or parts[0] != TOKEN_PREFIX or not _PREFIX_SHAPE.fullmatch(parts[1]):
         return None
     token = db.session.scalar(sa.select(ApiToken).where(ApiToken.prefix == parts[1], ApiToken.revoked_at.is_(None)))
-    expected = token.secret_hash if token else _digest("-")
-    if not hmac.compare_digest(expected, _digest(parts[2])) or token is None:
+    expected = token.secret_hash if token else links.digest("-")
+    if not hmac.compare_digest(expected, links.digest(parts[2])) or token is None:
         return None
     if not token.user.active:
         return None

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from email.utils import parseaddr
+
 import sqlalchemy as sa
+from flask import current_app
 from sqlalchemy.orm import selectinload
 
+from app.delivery.render import new_message_id
 from app.extensions import db
-from app.models import EmailStatus, SentEmail
+from app.models import EmailKind, EmailStatus, SentEmail
+from app.models.base import utcnow
 from app.services.errors import ValidationFailed
 from app.services.scope import owned
 
@@ -81,3 +86,23 @@ def get(account_id: int, email_id: int) -> SentEmail:
         selectinload(SentEmail.attempts),
         selectinload(SentEmail.stored_events),
     )
+
+
+def queue_own_email(account_id: int, recipient: str, kind: EmailKind, **values) -> SentEmail:
+    """A queued row for an e-mail Postroom writes itself (a confirmation, a password reset),
+    sent from ``MAIL_FROM``; added and flushed, not committed. The engine builds it by kind."""
+    now = utcnow()
+    domain = parseaddr(current_app.config["MAIL_FROM"])[1].rpartition("@")[2] or "postroom.localhost"
+    row = SentEmail(
+        account_id=account_id,
+        recipient=recipient,
+        kind=kind,
+        status=EmailStatus.QUEUED,
+        message_id=new_message_id(domain),
+        created_at=now,
+        updated_at=now,
+        **values,
+    )
+    db.session.add(row)
+    db.session.flush()
+    return row

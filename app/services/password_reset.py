@@ -19,19 +19,18 @@ from __future__ import annotations
 
 import secrets
 from datetime import timedelta
-from email.utils import parseaddr
 
 import sqlalchemy as sa
 from flask import current_app
 
+from app import links
 from app.delivery import password_reset as reset_email
-from app.delivery.render import new_message_id
 from app.extensions import db
 from app.jobs import queue
-from app.models import EmailKind, EmailStatus, SentEmail, User
+from app.models import EmailKind, User
 from app.models.account import PasswordResetToken
 from app.models.base import utcnow
-from app.services import accounts, audit, throttle
+from app.services import accounts, audit, emails, throttle
 from app.services.errors import NotFound
 
 MAX_TOKEN = 64  # a real token is 43 characters; anything longer is not looked up
@@ -50,21 +49,11 @@ def request(email: str) -> None:
     now = utcnow()
     nonce = secrets.token_urlsafe(32)
     token = reset_email.token_for(current_app.config["SECRET_KEY"], nonce)
-    row = SentEmail(
-        account_id=user.account_id,
-        recipient=user.email,
-        kind=EmailKind.PASSWORD_RESET,
-        status=EmailStatus.QUEUED,
-        message_id=new_message_id(_message_domain()),
-        created_at=now,
-        updated_at=now,
-    )
-    db.session.add(row)
-    db.session.flush()
+    row = emails.queue_own_email(user.account_id, user.email, EmailKind.PASSWORD_RESET)
     db.session.add(
         PasswordResetToken(
             user_id=user.id,
-            token_hash=reset_email.digest(token),
+            token_hash=links.digest(token),
             nonce=nonce,
             email_id=row.id,
             created_at=now,
@@ -77,30 +66,26 @@ def request(email: str) -> None:
     queue.deliver_emails([email_id])
 
 
-def _message_domain() -> str:
-    return parseaddr(current_app.config["MAIL_FROM"])[1].rpartition("@")[2] or "postroom.localhost"
-
-
 def valid_link(token: str) -> PasswordResetToken:
     """The unused, unexpired link of an active user behind ``token``; NotFound for anything else."""
     link = None
     if token and len(token) <= MAX_TOKEN:
         link = db.session.scalar(
-            sa.select(PasswordResetToken).where(PasswordResetToken.token_hash == reset_email.digest(token))
+            sa.select(PasswordResetToken).where(PasswordResetToken.token_hash == links.digest(token))
         )
     if link is None or link.used_at is not None or link.expires_at <= utcnow() or not link.user.active:
         raise NotFound("this link is not valid: it was used already, it expired, or it was never ours")
     return link
 
 
-def reset(token: str, new_password: str) -> User:
-    """Set a new password through a link, once; every session of the user ends. Commits.
+def reset(link: PasswordResetToken, new_password: str) -> User:
+    """Set a new password through ``link`` (from ``valid_link``), once; every session of the user
+    ends. Commits.
 
     Raises ValidationFailed for a password the rules refuse (the link stays usable), NotFound
-    for a link that is not valid (or was used by a request racing this one).
+    for a link a request racing this one used first.
     """
     accounts._check_password(new_password)
-    link = valid_link(token)
     # Compare-and-set: of two requests racing with one link, only one uses it.
     claimed = db.session.execute(
         sa.update(PasswordResetToken)

@@ -14,20 +14,18 @@ import sqlalchemy as sa
 from flask import current_app
 
 from app import links
-from app.delivery.render import new_message_id
 from app.delivery.suppression import is_suppressed
 from app.extensions import db
 from app.jobs import queue
 from app.models import (
     EmailKind,
-    EmailStatus,
     MailingList,
     SentEmail,
     Subscriber,
     SubscriberStatus,
 )
 from app.models.base import utcnow
-from app.services import audience, lists, personalise, validation
+from app.services import audience, emails, lists, personalise, validation
 from app.services.errors import Conflict, ValidationFailed
 from app.services.scope import owned
 from app.webhooks import outbox
@@ -67,25 +65,9 @@ def _queue_confirmation(subscriber: Subscriber) -> SentEmail:
     subscriber.status = SubscriberStatus.PENDING
     subscriber.confirm_nonce = secrets.token_urlsafe(16)
     subscriber.confirm_sent_at = now
-    email = SentEmail(
-        account_id=subscriber.account_id,
-        subscriber_id=subscriber.id,
-        recipient=subscriber.email,
-        kind=EmailKind.CONFIRMATION,
-        status=EmailStatus.QUEUED,
-        message_id=new_message_id(_message_domain()),
-        created_at=now,
-        updated_at=now,
+    return emails.queue_own_email(
+        subscriber.account_id, subscriber.email, EmailKind.CONFIRMATION, subscriber_id=subscriber.id
     )
-    db.session.add(email)
-    db.session.flush()
-    return email
-
-
-def _message_domain() -> str:
-    from email.utils import parseaddr
-
-    return parseaddr(current_app.config["MAIL_FROM"])[1].rpartition("@")[2] or "postroom.localhost"
 
 
 def add(

@@ -5,13 +5,14 @@ the role policy (app/services/permissions.py) for its area and the request's met
 read or write answers 403 with the normal error page, before the view runs, so nothing changes.
 The check runs after the area's own hooks, so an area that hides its admin pages (404) still
 does; the policy refuses whatever else it must, for every blueprint present and future.
-A disabled user's session ends on their next request.
+A disabled user's session ends on their next request: the user loader refuses it
+(app/web/auth/sessions.py).
 """
 
 from __future__ import annotations
 
 from flask import Blueprint, Flask, request
-from flask_login import current_user, login_required, logout_user
+from flask_login import current_user, login_required
 
 from app.services import permissions
 from app.services.errors import Forbidden
@@ -59,14 +60,7 @@ def may(target: str, write: bool = False) -> bool:
     return permissions.allowed(current_user.role, area(target), "POST" if write else "GET")
 
 
-def sign_out_disabled_users() -> None:
-    """End the session of a user an admin disabled since they logged in."""
-    if current_user.is_authenticated and not current_user.is_active:
-        logout_user()
-
-
 def register(app: Flask) -> None:
-    app.before_request(sign_out_disabled_users)
     app.context_processor(lambda: {"may": may})
 
 

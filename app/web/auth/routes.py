@@ -115,14 +115,14 @@ def _no_referrer(response):
 @bp.route("/password/reset/<token>", methods=["GET", "POST"])
 def reset_password(token: str):
     try:
-        password_reset.valid_link(token)
+        link = password_reset.valid_link(token)
     except NotFound:
         return _no_referrer(make_response(render_template("auth/reset_invalid.html"), 404))
     form = NewPasswordForm()
     status = 200
     if form.validate_on_submit():
         try:
-            password_reset.reset(token, form.new_password.data)
+            password_reset.reset(link, form.new_password.data)
         except NotFound:
             return _no_referrer(make_response(render_template("auth/reset_invalid.html"), 404))
         except ValidationFailed as exc:
