@@ -44,7 +44,7 @@ def test_tokens_create_prints_the_token_alone(app, make_user):
     assert result.exit_code == 0
     token = result.output.strip()
     assert "\n" not in token and token.startswith("pr_")
-    assert accounts.user_for_token(token).email == "owner@example.com"
+    assert accounts.token_for(token).user.email == "owner@example.com"
     stored = db.session.scalar(sa.select(ApiToken))
     assert token.split("_")[2] not in (stored.secret_hash, stored.prefix)  # only a hash is kept
 

@@ -43,21 +43,14 @@ TOKEN_USE_RECORDED_EVERY = timedelta(minutes=1)
 _PREFIX_SHAPE = re.compile(r"[0-9a-f]{1,32}")  # what issue_token writes; anything else is not looked up
 REGISTRATION_KEY = "registration_open"
 # OWASP Password Storage Cheat Sheet's argon2id minimum; used when the app's config has no ARGON2_*.
-DEFAULT_COST = (2, 19456, 1)
-
-
 @functools.lru_cache(maxsize=4)
 def _hasher_for(time_cost: int, memory_kib: int, parallelism: int) -> PasswordHasher:
     return PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism)
 
 
 def _cost() -> tuple[int, int, int]:
-    config = current_app.config
-    return (
-        int(config.get("ARGON2_TIME_COST", DEFAULT_COST[0])),
-        int(config.get("ARGON2_MEMORY_KIB", DEFAULT_COST[1])),
-        int(config.get("ARGON2_PARALLELISM", DEFAULT_COST[2])),
-    )
+    config = current_app.config  # app/config.py sets all three, as integers
+    return config["ARGON2_TIME_COST"], config["ARGON2_MEMORY_KIB"], config["ARGON2_PARALLELISM"]
 
 
 def hasher() -> PasswordHasher:
@@ -219,7 +212,10 @@ def registration_open() -> bool:
     return value is None or value.value == "1"
 
 
-def set_registration_open(is_open: bool) -> None:
+def set_registration_open(is_open: bool, acting: User | None = None) -> None:
+    """Open or close self-service registration; a change is audited as ``acting``'s. Commits."""
+    if is_open != registration_open():
+        audit.record("settings_changed", user=acting, target="registration", detail={"registration_open": is_open})
     setting = db.session.get(Setting, REGISTRATION_KEY) or Setting(key=REGISTRATION_KEY, value="")
     setting.value = "1" if is_open else "0"
     db.session.add(setting)
@@ -293,12 +289,6 @@ def token_for(plaintext: str) -> ApiToken | None:
         token.last_used_at = now
         db.session.commit()
     return token
-
-
-def user_for_token(plaintext: str) -> User | None:
-    """The active user behind a bearer token, or None; records last use like ``token_for``."""
-    token = token_for(plaintext)
-    return token.user if token else None
 
 
 def tokens(user: User) -> sa.Select:

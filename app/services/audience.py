@@ -507,7 +507,7 @@ def _any(key, ids: list[int], *where) -> bool:
     )
 
 
-def _chunks(ids: list[int]) -> Iterator[list[int]]:
+def _chunks(ids: list) -> Iterator[list]:
     for start in range(0, len(ids), CHUNK):
         yield ids[start : start + CHUNK]
 
@@ -537,12 +537,11 @@ def erased_among(account_id: int, addresses: Iterable[str]) -> set[str]:
     """The normalised ``addresses`` that were erased from the account: for adding many at once."""
     by_digest = {_digest(account_id, a): a for a in addresses}
     found: set[str] = set()
-    digests = list(by_digest)
-    for start in range(0, len(digests), CHUNK):
+    for chunk in _chunks(list(by_digest)):
         found |= set(
             db.session.scalars(
                 sa.select(ErasedAddress.digest).where(
-                    ErasedAddress.account_id == account_id, ErasedAddress.digest.in_(digests[start : start + CHUNK])
+                    ErasedAddress.account_id == account_id, ErasedAddress.digest.in_(chunk)
                 )
             )
         )

@@ -13,6 +13,16 @@ class ServiceError(Exception):
         self.field = field
 
 
+def capitalised(message: str) -> str:
+    """A service message (written lower-case, to be embedded) as the start of a sentence."""
+    return message[:1].upper() + message[1:]
+
+
+def sentence(message: str) -> str:
+    """A service message as a sentence of its own, for a page."""
+    return capitalised(message) + "."
+
+
 class ValidationFailed(ServiceError):
     code = "validation_error"
     status = 422

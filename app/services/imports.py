@@ -52,7 +52,7 @@ from app.models import (
 )
 from app.models.base import UTCDateTime, utcnow
 from app.services import audience, audit, lists, personalise, subscribers, validation
-from app.services.errors import ServiceError, ValidationFailed
+from app.services.errors import ServiceError, ValidationFailed, capitalised
 from app.services.scope import owned
 
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
@@ -562,7 +562,7 @@ def _take(chunk: _Chunk, row: _Row, layout: _Layout, first: bool) -> None:
     try:
         address = validation.email_address(_unguarded(raw))
     except ValidationFailed as exc:
-        message = _capitalised(exc.message)
+        message = capitalised(exc.message)
         if first:  # the file's first row, read as data: perhaps a header we did not recognise
             message += ' (if this is a header row, name the address column "email")'
         chunk.errors.append(_Row(row.line, value=raw, message=message))
@@ -571,7 +571,7 @@ def _take(chunk: _Chunk, row: _Row, layout: _Layout, first: bool) -> None:
     try:
         name = validation.header_text(name_cell, "name", required=False, max_length=validation.MAX_NAME)
     except ValidationFailed as exc:
-        chunk.errors.append(_Row(row.line, value=name_cell, message=_capitalised(exc.message)))
+        chunk.errors.append(_Row(row.line, value=name_cell, message=capitalised(exc.message)))
         return
     cells = {name: _unguarded(_cell(row.cells, i)) for i, name in layout.attribute_columns.items()}
     try:
@@ -599,10 +599,6 @@ def _unguarded(value: str) -> str:
     """Undo the export's formula guard: ``'=x`` was ``=x``."""
     value = value.strip()
     return value[1:] if value[:1] == "'" and value[1:2] in FORMULA_STARTS else value
-
-
-def _capitalised(message: str) -> str:
-    return message[:1].upper() + message[1:]
 
 
 def _store(import_id: int, token: str, chunk: _Chunk, layout: _Layout) -> bool:

@@ -25,7 +25,7 @@ from app.extensions import db
 from app.models import Suppression, SuppressionReason
 from app.models.base import utcnow
 from app.services import audit, validation
-from app.services.errors import Conflict, NotFound, ValidationFailed
+from app.services.errors import Conflict, NotFound, ValidationFailed, capitalised
 from app.services.scope import owned
 
 REASONS = tuple(reason.value for reason in SuppressionReason)
@@ -205,7 +205,7 @@ def import_csv(
         try:
             address = validation.email_address(value)
         except ValidationFailed as exc:
-            message = _capitalised(exc.message.removeprefix("email is "))
+            message = capitalised(exc.message.removeprefix("email is "))
             if column is None and ("," in value or ";" in value):
                 message += ' (a CSV file needs a header row with an "email" column)'
             result.reject(number, value, message)
@@ -331,10 +331,6 @@ def _lines(source) -> Iterator[str]:
             while rest and not rest.endswith("\n"):
                 rest = source.readline(limit)
         yield line
-
-
-def _capitalised(message: str) -> str:
-    return message[:1].upper() + message[1:]
 
 
 def _shown(value: str) -> str:

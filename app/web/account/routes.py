@@ -12,7 +12,7 @@ from flask import flash, make_response, redirect, render_template, session, url_
 from flask_login import current_user
 
 from app.services import accounts, totp
-from app.services.errors import Conflict, ValidationFailed
+from app.services.errors import Conflict, ValidationFailed, sentence
 from app.services.throttle import TooManyAttempts
 from app.web.account import bp
 from app.web.account.forms import PasswordForm, TwoFactorForm
@@ -42,7 +42,7 @@ def _show(exc: ValidationFailed, form, default: str) -> None:
     """Put the service's message on the field it names, or on ``default`` when the form has no such field."""
     field = getattr(form, exc.field or default, None)
     field = field if field is not None else getattr(form, default)
-    field.errors = [*field.errors, exc.message[:1].upper() + exc.message[1:] + "."]
+    field.errors = [*field.errors, sentence(exc.message)]
 
 
 @bp.route("/account/password", methods=["GET", "POST"])

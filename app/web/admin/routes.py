@@ -34,13 +34,7 @@ def settings():
     if request.method == "POST":
         if not operator:
             raise Forbidden("registration is set for the whole server: only its operator changes it")
-        wanted = request.form.get("registration_open") == "1"
-        if wanted != accounts.registration_open():
-            # Added before the service commits, so the change and its record share one transaction.
-            audit.record(
-                "settings_changed", user=current_user, target="registration", detail={"registration_open": wanted}
-            )
-        accounts.set_registration_open(wanted)
+        accounts.set_registration_open(request.form.get("registration_open") == "1", current_user)
         flash("Settings saved.", "success")
         return redirect(url_for("admin.settings"))
     return render_template("admin/settings.html", registration_open=accounts.registration_open(), operator=operator)

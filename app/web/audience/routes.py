@@ -10,7 +10,7 @@ from flask_login import current_user
 from app.extensions import db
 from app.models import SubscriberStatus
 from app.services import audience, personalise, subscribers
-from app.services.errors import ServiceError, ValidationFailed
+from app.services.errors import ServiceError, ValidationFailed, sentence
 from app.web.access import account_id, may
 from app.web.audience import bp
 from app.web.params import database_id
@@ -97,7 +97,7 @@ def set_attributes(subscriber_id: int):
         subscribers.update(account_id(), subscriber.id, attributes=_attributes_from(typed))
     except ServiceError as exc:
         db.session.rollback()
-        return _person_page(subscriber, typed, exc.message[:1].upper() + exc.message[1:] + ".", exc.status)
+        return _person_page(subscriber, typed, sentence(exc.message), exc.status)
     flash(f"Attributes of {subscriber.email} on “{subscriber.mailing_list.name}” saved.", "success")
     return redirect(url_for("audience.show", subscriber_id=subscriber.id) + "#attributes")
 
@@ -109,7 +109,7 @@ def change_status(subscriber_id: int):
     try:
         subscriber = subscribers.update(account_id(), subscriber_id, status=request.form.get("status") or "")
     except ServiceError as exc:
-        flash(exc.message[:1].upper() + exc.message[1:] + ".", "error")
+        flash(sentence(exc.message), "error")
     else:
         sent = " A confirmation e-mail is on its way." if subscriber.status == SubscriberStatus.PENDING else ""
         flash(f"{subscriber.email} is now {subscriber.status.value}.{sent}", "success")
@@ -143,7 +143,7 @@ def erase(subscriber_id: int):
                 raise ValidationFailed("type the subscriber's address exactly to confirm", "confirm")
             done = audience.erase(account_id(), subscriber.email, user=current_user)
         except ServiceError as exc:
-            error, status = exc.message[:1].upper() + exc.message[1:] + ".", exc.status
+            error, status = sentence(exc.message), exc.status
         else:
             # The flash travels in the session cookie: it names no address.
             flash(

@@ -12,7 +12,7 @@ from flask import flash, make_response, redirect, render_template, url_for
 from flask_login import current_user, login_required
 
 from app.services import accounts, password_reset, totp
-from app.services.errors import NotFound, ServiceError, ValidationFailed
+from app.services.errors import NotFound, ServiceError, ValidationFailed, sentence
 from app.services.throttle import TooManyAttempts
 from app.web.auth import bp, sessions
 from app.web.auth.forms import CodeForm, ForgotForm, LoginForm, NewPasswordForm, RegisterForm
@@ -63,7 +63,7 @@ def login_code():
         except TooManyAttempts as exc:
             return _refused("auth/code.html", exc, form=form)
         except ValidationFailed as exc:
-            form.code.errors = [*form.code.errors, _sentence(exc.message)]
+            form.code.errors = [*form.code.errors, sentence(exc.message)]
             return render_template("auth/code.html", form=form), 422
         sessions.start(user)
         return redirect(url_for("home.index"))
@@ -126,7 +126,7 @@ def reset_password(token: str):
         except NotFound:
             return _no_referrer(make_response(render_template("auth/reset_invalid.html"), 404))
         except ValidationFailed as exc:
-            form.new_password.errors = [*form.new_password.errors, _sentence(exc.message)]
+            form.new_password.errors = [*form.new_password.errors, sentence(exc.message)]
         else:
             sessions.end()
             flash("Your password is changed, and every session of yours has ended. Log in with it.", "success")
@@ -134,7 +134,3 @@ def reset_password(token: str):
     if form.errors:
         status = 422
     return _no_referrer(make_response(render_template("auth/reset.html", form=form), status))
-
-
-def _sentence(message: str) -> str:
-    return message[:1].upper() + message[1:] + "."

@@ -8,7 +8,7 @@ from flask_login import current_user
 from app.api.imports import csv_download
 from app.extensions import csrf, db
 from app.services import imports, lists, personalise
-from app.services.errors import ServiceError
+from app.services.errors import ServiceError, sentence
 from app.web.access import account_id
 from app.web.lists import bp
 from app.web.lists.forms import ImportForm
@@ -39,7 +39,7 @@ def new_import(list_id: int):
             try:
                 job = imports.create(account_id(), list_id, upload.stream, upload.filename, form.status.data)
             except ServiceError as exc:
-                form.file.errors = [*form.file.errors, exc.message[:1].upper() + exc.message[1:] + "."]
+                form.file.errors = [*form.file.errors, sentence(exc.message)]
                 status = exc.status if exc.status == 413 else 200
             else:
                 flash(f"“{job.filename}” uploaded; the import runs in the background.", "success")

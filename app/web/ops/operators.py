@@ -21,8 +21,8 @@ from app.models import Role
 FIRST_ACCOUNT_ID = 1
 
 
-def emails(setting: str | None = None) -> frozenset[str]:
-    raw = current_app.config.get("OPERATOR_EMAILS", "") if setting is None else setting
+def emails() -> frozenset[str]:
+    raw = current_app.config.get("OPERATOR_EMAILS", "")
     return frozenset(part.strip().lower() for part in (raw or "").split(",") if part.strip())
 
 

@@ -29,23 +29,19 @@ CSRF_COOKIE = "_csrf_token"  # the name rq-dashboard's JavaScript reads
 POST_ONLY = {f"{BLUEPRINT}.requeue_all"}
 
 
-def may_use(user) -> bool:
-    return is_operator(user)
-
-
 def mount(app: Flask) -> None:
     app.register_blueprint(rq_dashboard.blueprint, url_prefix=PREFIX)
     # Blueprint-scoped hooks on our app (the library's blueprint object is shared by every app
     # in the process); inserted first so they run before the library's own, which connects.
     app.before_request_funcs.setdefault(BLUEPRINT, []).insert(0, _operators_only)
     app.after_request_funcs.setdefault(BLUEPRINT, []).append(_csrf_cookie)
-    app.context_processor(lambda: {"rq_dashboard_url": f"{PREFIX}/" if may_use(current_user) else None})
+    app.context_processor(lambda: {"rq_dashboard_url": f"{PREFIX}/" if is_operator(current_user) else None})
 
 
 def _operators_only() -> Response | None:
     if not current_user.is_authenticated:
         return current_app.login_manager.unauthorized()
-    if not may_use(current_user):
+    if not is_operator(current_user):
         abort(404)
     if request.endpoint in POST_ONLY and request.method != "POST":
         abort(405)
@@ -58,7 +54,7 @@ def _operators_only() -> Response | None:
 
 
 def _csrf_cookie(response: Response) -> Response:
-    if may_use(current_user):
+    if is_operator(current_user):
         response.set_cookie(
             CSRF_COOKIE,
             generate_csrf(),

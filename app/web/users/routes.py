@@ -8,7 +8,7 @@ from flask_login import current_user
 from app.extensions import db
 from app.models import Role
 from app.services import users
-from app.services.errors import ServiceError
+from app.services.errors import ServiceError, sentence
 from app.web.access import account_id
 from app.web.users import bp
 from app.web.users.forms import ROLE_CHOICES, UserForm
@@ -38,7 +38,7 @@ def add():
         except ServiceError as exc:
             field = getattr(form, exc.field or "", None)
             if field is not None:
-                field.errors = [*field.errors, exc.message[:1].upper() + exc.message[1:] + "."]
+                field.errors = [*field.errors, sentence(exc.message)]
             else:
                 flash(exc.message, "error")
         else:
@@ -52,7 +52,7 @@ def _change(user_id: int, change, done):
     try:
         user = change()
     except ServiceError as exc:
-        flash(exc.message[:1].upper() + exc.message[1:] + ".", "error")
+        flash(sentence(exc.message), "error")
     else:
         flash(done(user), "success")
         if user.id == current_user.id and user.role != Role.ADMIN:
