@@ -13,11 +13,12 @@ from typing import Literal
 from flask import Response, g, request, stream_with_context
 from pydantic import Field
 
+from app.api import paging
 from app.api.auth import account_id
 from app.api.openapi import api_route
 from app.api.schemas import Out, Page, PageQuery, Query, Timestamp
 from app.models import ImportStatus, SubscriberImport, SubscriberStatus
-from app.services import emails, imports, lists
+from app.services import imports, lists
 from app.services.errors import ValidationFailed
 
 CSV_TYPES = ("text/csv", "text/plain", "application/csv")
@@ -99,10 +100,7 @@ def create_import(list_id: int, query: ImportCreateQuery):
 def list_imports(list_id: int, query: PageQuery):
     """A list's imports, newest first."""
     stmt = imports.query(account_id(), list_id)
-    if query.cursor is not None:
-        stmt = stmt.where(SubscriberImport.id < query.cursor)
-    rows, last_id = emails.page(stmt.limit(query.limit + 1), query.limit)
-    return {"data": rows, "next_cursor": None if last_id is None else str(last_id)}
+    return paging.keyset(stmt, SubscriberImport, query)
 
 
 @api_route("/imports/<int:import_id>", response=ImportOut)

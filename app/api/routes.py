@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from flask import current_app, url_for
 from sqlalchemy.orm import selectinload
 
+from app.api import paging
 from app.api.auth import account_id
 from app.api.openapi import api_route, document
 from app.api.schemas import (
@@ -54,17 +55,6 @@ def _campaign(campaign: Campaign, stats: dict | None = None) -> dict:
     }
 
 
-def _page(rows: list, last_id: int | None, present: Callable = lambda row: row) -> dict:
-    return {"data": [present(row) for row in rows], "next_cursor": None if last_id is None else str(last_id)}
-
-
-def _keyset(stmt: sa.Select, entity, query: PageQuery, present: Callable = lambda row: row) -> dict:
-    """A page of an id-descending statement: ``cursor`` is the last id already seen."""
-    if query.cursor is not None:
-        stmt = stmt.where(entity.id < query.cursor)
-    return _page(*emails.page(stmt.limit(query.limit + 1), query.limit), present)
-
-
 # Health and this API's description
 
 
@@ -103,7 +93,7 @@ def openapi_document():
 @api_route("/lists", query=PageQuery, response=Page[ListOut])
 def list_lists(query: PageQuery):
     """Your mailing lists, newest first."""
-    return _keyset(lists.query(account_id()), MailingList, query, _list)
+    return paging.keyset(lists.query(account_id()), MailingList, query, _list)
 
 
 @api_route("/lists", "POST", body=ListCreate, response=ListOut, status=201)
@@ -139,7 +129,7 @@ def list_subscribers(list_id: int, query: SubscriberQuery):
     lists.get(account_id(), list_id)
     status = query.status.value if query.status else None
     stmt = subscribers.query(account_id(), list_id, status)
-    return _keyset(stmt, Subscriber, query)
+    return paging.keyset(stmt, Subscriber, query)
 
 
 @api_route(
@@ -176,11 +166,9 @@ def delete_subscriber(subscriber_id: int):
 def list_campaigns(query: CampaignQuery):
     """Your campaigns, newest first, optionally with one status."""
     stmt = campaigns.query(account_id(), query.status.value if query.status else None)
-    if query.cursor is not None:
-        stmt = stmt.where(Campaign.id < query.cursor)
-    rows, last_id = emails.page(stmt.options(selectinload(Campaign.mailing_list)).limit(query.limit + 1), query.limit)
+    rows, last_id = paging.fetch(stmt.options(selectinload(Campaign.mailing_list)), Campaign, query)
     stats = counters.statuses(campaign.id for campaign in rows)  # the page's counts in one query
-    return _page(rows, last_id, lambda campaign: _campaign(campaign, stats[campaign.id]))
+    return paging.page(rows, last_id, lambda campaign: _campaign(campaign, stats[campaign.id]))
 
 
 @api_route("/campaigns", "POST", body=CampaignCreate, response=CampaignOut, status=201)
@@ -241,7 +229,7 @@ def list_emails(query: EmailQuery):
         before_id=query.cursor,
         limit=query.limit + 1,
     )
-    return _page(*emails.page(stmt, query.limit))
+    return paging.page(*emails.page(stmt, query.limit))
 
 
 @api_route("/emails/<int:email_id>", response=EmailDetail)
@@ -283,10 +271,8 @@ def _live(provider: Provider) -> dict:
 def list_providers(query: PageQuery):
     """Your SMTP providers, newest first, with today's numbers; passwords are never shown."""
     stmt = providers.query(account_id())
-    if query.cursor is not None:
-        stmt = stmt.where(Provider.id < query.cursor)
-    rows, last_id = emails.page(stmt.limit(query.limit + 1), query.limit)
-    return _page(providers.live_states(rows, current_app.extensions["redis"]), last_id, _provider)
+    rows, last_id = paging.fetch(stmt, Provider, query)
+    return paging.page(providers.live_states(rows, current_app.extensions["redis"]), last_id, _provider)
 
 
 @api_route("/providers", "POST", body=ProviderCreate, response=ProviderOut, status=201)

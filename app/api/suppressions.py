@@ -10,6 +10,7 @@ from __future__ import annotations
 from flask import g
 from pydantic import AwareDatetime, Field
 
+from app.api import paging
 from app.api.auth import account_id
 from app.api.openapi import api_route
 from app.api.schemas import Body, Out, Page, PageQuery, Timestamp
@@ -49,8 +50,7 @@ def list_suppressions(query: SuppressionQuery):
     """Your suppression list, newest first, optionally by reason or part of an address."""
     reason = query.reason.value if query.reason else None
     stmt = suppressions.query(account_id(), reason, query.email, before_id=query.cursor)
-    rows, last_id = emails.page(stmt.limit(query.limit + 1), query.limit)
-    return {"data": rows, "next_cursor": None if last_id is None else str(last_id)}
+    return paging.page(*emails.page(stmt.limit(query.limit + 1), query.limit))
 
 
 @api_route(

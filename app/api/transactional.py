@@ -11,11 +11,12 @@ from typing import Any
 from flask import request
 from pydantic import Field
 
+from app.api import paging
 from app.api.auth import account_id
 from app.api.openapi import Header, api_route
 from app.api.schemas import Body, EmailDetail, Out, Page, PageQuery, Timestamp
 from app.models import EmailTemplate, SentEmail, TransactionalEmail
-from app.services import emails, templates, transactional
+from app.services import templates, transactional
 
 IDEMPOTENCY_KEY = Header(
     transactional.KEY_HEADER,
@@ -114,10 +115,7 @@ def send_email(body: EmailSend):
 def list_templates(query: PageQuery):
     """Your e-mail templates, newest first."""
     stmt = templates.query(account_id())
-    if query.cursor is not None:
-        stmt = stmt.where(EmailTemplate.id < query.cursor)
-    rows, last_id = emails.page(stmt.limit(query.limit + 1), query.limit)
-    return {"data": [_template(row) for row in rows], "next_cursor": None if last_id is None else str(last_id)}
+    return paging.keyset(stmt, EmailTemplate, query, _template)
 
 
 @api_route("/templates", "POST", body=TemplateCreate, response=TemplateOut, status=201, errors=(409,))

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import json
 
-import sqlalchemy as sa
 from pydantic import Field
 
+from app.api import paging
 from app.api.auth import account_id
 from app.api.openapi import api_route
 from app.api.schemas import Body, Out, Page, PageQuery, Timestamp
-from app.extensions import db
 from app.models import WebhookDelivery, WebhookDeliveryStatus, WebhookEndpoint
 from app.services import webhooks
 from app.webhooks.outbox import EVENT_TYPES
@@ -111,22 +110,10 @@ def _delivery(delivery: WebhookDelivery) -> dict:
     }
 
 
-def _keyset(stmt: sa.Select, entity, query: PageQuery) -> tuple[list, str | None]:
-    """A page of an id-descending statement: ``cursor`` is the last id already seen."""
-    if query.cursor is not None:
-        stmt = stmt.where(entity.id < query.cursor)
-    rows = list(db.session.scalars(stmt.limit(query.limit + 1)))
-    if len(rows) > query.limit:
-        rows = rows[: query.limit]
-        return rows, str(rows[-1].id)
-    return rows, None
-
-
 @api_route("/webhooks", query=PageQuery, response=Page[WebhookOut])
 def list_webhooks(query: PageQuery):
     """Your webhook endpoints, newest first."""
-    rows, cursor = _keyset(webhooks.query(account_id()), WebhookEndpoint, query)
-    return {"data": rows, "next_cursor": cursor}
+    return paging.keyset(webhooks.query(account_id()), WebhookEndpoint, query)
 
 
 @api_route("/webhooks", "POST", body=WebhookCreate, response=WebhookWithSecret, status=201, errors=(409,))
@@ -169,8 +156,7 @@ def test_webhook(webhook_id: int):
 def list_webhook_deliveries(webhook_id: int, query: DeliveryQuery):
     """The endpoint's deliveries, newest first, with every attempt's request and response."""
     status = query.status.value if query.status else None
-    rows, cursor = _keyset(webhooks.deliveries(account_id(), webhook_id, status), WebhookDelivery, query)
-    return {"data": [_delivery(row) for row in rows], "next_cursor": cursor}
+    return paging.keyset(webhooks.deliveries(account_id(), webhook_id, status), WebhookDelivery, query, _delivery)
 
 
 @api_route("/webhooks/<int:webhook_id>/deliveries/<int:delivery_id>", response=WebhookDeliveryOut)
